@@ -1,0 +1,7 @@
+"""`python -m gpt_sovits <stage> ...`"""
+
+import sys
+
+from gpt_sovits.cli import main
+
+sys.exit(main())
