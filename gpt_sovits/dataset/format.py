@@ -1,0 +1,373 @@
+"""1A: format a `.list` into `logs/<exp>/` (2-name2text, 3-bert, 4-cnhubert, 5-wav32k, 6-name2semantic).
+
+`format_dataset` runs the requested steps in order. It is incremental: every (line, step) has a key in the manifest
+(see `keys.py`); unchanged lines are reused, changed lines recomputed, and outputs of lines that left the list (or
+whose inputs changed while their step was not run) are deleted, so nothing stale survives. A failing line is
+reported with its reason and the others go on; a step fails only when it leaves no usable line at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from gpt_sovits.dataset.hashing import FileHashCache
+from gpt_sovits.dataset.items import BadLine, FormatError, FormatItem, check_collisions, read_items
+from gpt_sovits.dataset.keys import KeyMaker
+from gpt_sovits.dataset.manifest import Manifest
+from gpt_sovits.dataset.outputs import name2semantic_bytes, name2text_bytes, remove_file, write_if_changed
+from gpt_sovits.dataset.parallel import run_sharded
+from gpt_sovits.dataset.steps import (
+    HUBERT, SEMANTIC, STEP_TITLES, TEXT, ItemResult, StepSettings, Task, bert_path, hubert_path, wav32k_path,
+)
+from gpt_sovits.paths import ExperimentPaths, ProjectPaths
+from gpt_sovits.progress import Progress
+
+ALL_STEPS = (TEXT, HUBERT, SEMANTIC)
+ProgressFactory = Callable[[int, str], Progress]
+
+
+@dataclass(frozen=True)
+class FormatOptions:
+    list_path: Path
+    exp_name: str
+    root: Path
+    steps: tuple[str, ...] = ALL_STEPS
+    wav_dir: Path | None = None       # look audio up here by basename instead of the list's paths
+    workers: int = 1                  # processes per step; worker i takes lines i, i+N, i+2N, ...
+    devices: tuple[str, ...] = ("cpu",)
+    half: bool | None = None          # fp16 features; None = fp16 when every device is CUDA (upstream's is_half)
+    version: str = "v2"
+    bert_dir: Path | None = None      # defaults: the project's pretrained_models/ under upstream's names
+    hubert_dir: Path | None = None
+    pretrained_s2g: Path | None = None
+
+    @property
+    def use_half(self) -> bool:
+        if self.half is not None:
+            return self.half
+        return all(d.startswith("cuda") for d in self.devices)
+
+
+@dataclass(frozen=True)
+class LineFailure:
+    name: str
+    reason: str
+
+
+@dataclass
+class StepReport:
+    step: str
+    lines: int = 0                                  # lines of the list this step covers
+    computed: list[str] = field(default_factory=list)
+    reused: int = 0
+    failed: list[LineFailure] = field(default_factory=list)
+
+    @property
+    def usable(self) -> int:
+        return len(self.computed) + self.reused
+
+    @property
+    def ok(self) -> bool:
+        return self.usable > 0
+
+    def summary(self) -> str:
+        text = (f"{STEP_TITLES[self.step]}: {self.usable}/{self.lines} lines ready "
+                f"({len(self.computed)} computed, {self.reused} unchanged), {len(self.failed)} failed")
+        if not self.ok:
+            text += " — nothing usable was produced"
+        return text
+
+
+@dataclass
+class FormatReport:
+    exp_dir: Path
+    steps: list[StepReport] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)       # lines that left the list: their outputs were deleted
+    invalidated: list[str] = field(default_factory=list)   # "name: step" outputs deleted because inputs changed
+    bad_lines: list[BadLine] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps)
+
+    @property
+    def warnings(self) -> list[str]:
+        out = [f"line {b.line_no}: {b.reason}" for b in self.bad_lines]
+        for s in self.steps:
+            out += [f"{STEP_TITLES[s.step]}: {f.name}: {f.reason}" for f in s.failed]
+        return out
+
+    def step(self, name: str) -> StepReport:
+        return next(s for s in self.steps if s.step == name)
+
+    def summary(self) -> str:
+        lines = [s.summary() for s in self.steps]
+        if self.removed:
+            lines.append(f"removed the outputs of {len(self.removed)} line(s) no longer in the list")
+        if self.invalidated:
+            lines.append(f"removed {len(self.invalidated)} out-of-date output(s) of steps not run this time: "
+                         + ", ".join(self.invalidated[:10]) + (" ..." if len(self.invalidated) > 10 else ""))
+        if self.bad_lines:
+            lines.append(f"{len(self.bad_lines)} line(s) of the list could not be read")
+        return "\n".join(lines)
+
+
+def _default_progress(total: int, stage: str) -> Progress:
+    return Progress(total, stage)
+
+
+class _Formatter:
+    """State of one formatting run (the manifest, the keys, the report)."""
+
+    def __init__(self, options: FormatOptions, progress: ProgressFactory):
+        unknown = [s for s in options.steps if s not in ALL_STEPS]
+        if unknown or not options.steps:
+            raise FormatError(f"Unknown step(s) {unknown}; choose from {', '.join(ALL_STEPS)}.")
+        self.options = options
+        self.progress = progress
+        paths = ProjectPaths(options.root)
+        self.exp: ExperimentPaths = paths.experiment(options.exp_name)
+        self.bert_dir = Path(options.bert_dir or paths.bert_dir())
+        self.hubert_dir = Path(options.hubert_dir or paths.hubert_dir())
+        self.sovits_g = Path(options.pretrained_s2g or paths.pretrained_sovits_g(options.version))
+        items, bad = read_items(options.list_path, options.wav_dir)
+        if not items:
+            reasons = "; ".join(f"line {b.line_no}: {b.reason}" for b in bad[:5])
+            raise FormatError(f"The list {options.list_path} has no usable lines" + (f" ({reasons})." if bad else "."))
+        check_collisions(items)
+        self.items: list[FormatItem] = items
+        self.report = FormatReport(self.exp.dir, bad_lines=bad)
+        self.manifest = Manifest.load(self.exp.format_manifest)
+        self.hashes = FileHashCache(self.manifest.file_hashes)
+        self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, options.use_half,
+                             options.version)
+
+    # ---- models -------------------------------------------------------------------------------------------
+    def _check_models(self) -> None:
+        """Refuse to start a step whose model is missing (one clear message instead of N identical failures)."""
+        steps = self.options.steps
+        needed = []
+        if TEXT in steps and any(i.lang == "zh" for i in self.items):
+            needed.append(("BERT model folder", self.bert_dir, "--bert-dir"))
+        if HUBERT in steps:
+            needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
+        if SEMANTIC in steps:
+            needed.append(("pretrained SoVITS G file", self.sovits_g, "--pretrained-s2g"))
+        missing = [f"{what} not found: {path} (put the upstream file there or pass {flag})"
+                   for what, path, flag in needed if self.keys.model_hash(path) is None]
+        if missing:
+            raise FormatError("Cannot start formatting:\n  " + "\n  ".join(missing))
+
+    # ---- outputs on disk ----------------------------------------------------------------------------------
+    def _outputs(self, name: str, step: str) -> list[Path]:
+        if step == TEXT:
+            return [bert_path(self.exp, name)]
+        if step == HUBERT:
+            return [hubert_path(self.exp, name), wav32k_path(self.exp, name)]
+        return []
+
+    def _outputs_present(self, name: str, step: str, record: dict) -> bool:
+        if step == TEXT:
+            return not record.get("bert") or bert_path(self.exp, name).is_file()
+        return all(p.is_file() for p in self._outputs(name, step))
+
+    def _forget(self, name: str, step: str) -> None:
+        for path in self._outputs(name, step):
+            remove_file(path)
+        self.manifest.drop(name, step)
+
+    def _remove_departed(self) -> None:
+        """Delete every output of lines no longer in the list, and stray files in the 1A folders."""
+        names = {i.name for i in self.items}
+        for name in sorted(set(self.manifest.items) - names):
+            for step in ALL_STEPS:
+                self._forget(name, step)
+            self.manifest.drop(name)
+            self.report.removed.append(name)
+        for folder, suffix in ((self.exp.bert_dir, ".pt"), (self.exp.hubert_dir, ".pt"), (self.exp.wav32k_dir, "")):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                if path.name.startswith("."):
+                    continue  # temp files of atomic writes in progress
+                stem = path.name[: -len(suffix)] if suffix and path.name.endswith(suffix) else path.name
+                if path.is_file() and (stem not in names or (suffix and not path.name.endswith(suffix))):
+                    remove_file(path)
+
+    # ---- keys ---------------------------------------------------------------------------------------------
+    def expected_key(self, item: FormatItem, step: str) -> str | None:
+        if step == TEXT:
+            return self.keys.text(item)
+        if step == HUBERT:
+            return self.keys.hubert(item)
+        record = self.manifest.get(item.name, HUBERT)
+        hubert_key = self.keys.hubert(item)
+        if record is None or record.get("key") != hubert_key:
+            return None  # no current HuBERT features: no semantic tokens can be current either
+        return self.keys.semantic(hubert_key)
+
+    def _is_current(self, item: FormatItem, step: str, key: str | None) -> bool:
+        record = self.manifest.get(item.name, step)
+        return (key is not None and record is not None and record.get("key") == key
+                and self._outputs_present(item.name, step, record))
+
+    def _invalidate_unrun_steps(self) -> None:
+        """Outputs of steps not run now whose inputs changed are deleted rather than left stale."""
+        for step in ALL_STEPS:
+            if step in self.options.steps:
+                continue
+            for item in self.items:
+                record = self.manifest.get(item.name, step)
+                if record is None:
+                    continue
+                if step == TEXT and item.lang == "zh" and self.keys.model_hash(self.bert_dir) is None:
+                    continue  # cannot tell without the BERT files; keep
+                if step == HUBERT and self.keys.model_hash(self.hubert_dir) is None:
+                    continue
+                if step == SEMANTIC and self.keys.model_hash(self.sovits_g) is None:
+                    continue
+                if not self._is_current(item, step, self.expected_key(item, step)):
+                    self._forget(item.name, step)
+                    self.report.invalidated.append(f"{item.name}: {step}")
+
+    # ---- running a step -----------------------------------------------------------------------------------
+    def run_step(self, step: str) -> StepReport:
+        report = StepReport(step, lines=len(self.items))
+        tasks: list[Task] = []
+        for item in self.items:
+            key = self.expected_key(item, step)
+            if self._is_current(item, step, key):
+                report.reused += 1
+                continue
+            reason = self._why_no_key(item, step) if key is None else None
+            if reason:
+                self._forget(item.name, step)
+                report.failed.append(LineFailure(item.name, reason))
+                continue
+            tasks.append(Task(item, key))
+        settings = StepSettings(step, self.exp.dir, self._model_path(step), self.options.devices[0],
+                                self.options.use_half, self.options.version)
+        with self.progress(len(tasks), STEP_TITLES[step]) as bar:
+            if report.reused:
+                bar.message(f"{report.reused} line(s) unchanged since the last run, reused")
+            for failure in report.failed:
+                bar.message(f"{failure.name}: {failure.reason}", "warning")
+            done = 0
+
+            def on_result(result: ItemResult) -> None:
+                nonlocal done
+                if result.record is not None:
+                    self.manifest.put(result.name, step, result.record)
+                    report.computed.append(result.name)
+                else:
+                    self._forget(result.name, step)
+                    report.failed.append(LineFailure(result.name, result.error or "unknown error"))
+                    bar.message(f"{result.name}: {result.error}", "warning")
+                done += 1
+                if done % 100 == 0:
+                    self.save_manifest()
+                bar.update(1)
+
+            run_sharded(settings, tasks, self.options.workers, list(self.options.devices), on_result)
+        order = {item.name: item.index for item in self.items}
+        report.computed.sort(key=order.__getitem__)
+        report.failed.sort(key=lambda f: order[f.name])
+        self.save_manifest()
+        return report
+
+    def _model_path(self, step: str) -> Path:
+        return {TEXT: self.bert_dir, HUBERT: self.hubert_dir, SEMANTIC: self.sovits_g}[step]
+
+    def _why_no_key(self, item: FormatItem, step: str) -> str | None:
+        """The reason a line cannot be run for `step` at all (None: it can)."""
+        if step == HUBERT and self.keys.audio_hash(item.audio_path) is None:
+            return f"audio file not found or unreadable: {item.audio_path}"
+        if step == SEMANTIC:
+            return "no HuBERT features for this line (step 1Ab failed or has not been run since it changed)"
+        if step == TEXT and item.lang is None:
+            return None  # the worker reports the unsupported language
+        return None
+
+    # ---- merged files -------------------------------------------------------------------------------------
+    def write_merged(self) -> None:
+        """2-name2text.txt and 6-name2semantic.tsv from the current records, in list order."""
+        text_lines, semantic_rows = [], []
+        for item in self.items:
+            record = self.manifest.get(item.name, TEXT)
+            if record is not None:
+                text_lines.append(record["line"])
+            record = self.manifest.get(item.name, SEMANTIC)
+            if record is not None:
+                semantic_rows.append((item.name, record["tokens"]))
+        if TEXT in self.options.steps or self.exp.name2text.exists():
+            write_if_changed(self.exp.name2text, name2text_bytes(text_lines))
+        if SEMANTIC in self.options.steps or self.exp.name2semantic.exists():
+            write_if_changed(self.exp.name2semantic, name2semantic_bytes(semantic_rows))
+
+    def save_manifest(self) -> None:
+        self.manifest.file_hashes = self.hashes.entries
+        self.manifest.save(self.exp.format_manifest)
+
+    def run(self) -> FormatReport:
+        self._check_models()
+        self.exp.dir.mkdir(parents=True, exist_ok=True)
+        self._remove_departed()
+        self._invalidate_unrun_steps()
+        try:
+            for step in ALL_STEPS:
+                if step in self.options.steps:
+                    self.report.steps.append(self.run_step(step))
+        finally:
+            self.write_merged()
+            self.manifest.file_hashes = self.hashes.pruned()
+            self.manifest.save(self.exp.format_manifest)
+        return self.report
+
+
+def format_dataset(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
+    """Run the requested 1A steps; raises `FormatError` when the run cannot start (bad list, missing model)."""
+    return _Formatter(options, progress or _default_progress).run()
+
+
+def format_text(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
+    """1Aa alone: 2-name2text.txt and 3-bert/."""
+    return format_dataset(_only(options, TEXT), progress)
+
+
+def format_hubert(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
+    """1Ab alone: 5-wav32k/ and 4-cnhubert/."""
+    return format_dataset(_only(options, HUBERT), progress)
+
+
+def format_semantic(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
+    """1Ac alone: 6-name2semantic.tsv (needs 1Ab's features)."""
+    return format_dataset(_only(options, SEMANTIC), progress)
+
+
+def _only(options: FormatOptions, step: str) -> FormatOptions:
+    from dataclasses import replace
+
+    return replace(options, steps=(step,))
+
+
+def parse_steps(text: str | Sequence[str]) -> tuple[str, ...]:
+    """`"text,hubert"` or a list → steps in run order; also accepts upstream's names a, b, c."""
+    aliases = {"a": TEXT, "1aa": TEXT, "b": HUBERT, "1ab": HUBERT, "c": SEMANTIC, "1ac": SEMANTIC}
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    chosen = set()
+    for part in parts:
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part == "all":
+            chosen.update(ALL_STEPS)
+            continue
+        step = aliases.get(part, part)
+        if step not in ALL_STEPS:
+            raise FormatError(f"Unknown step {part!r}; choose from text, hubert, semantic (or all).")
+        chosen.add(step)
+    if not chosen:
+        raise FormatError("No step chosen; choose from text, hubert, semantic (or all).")
+    return tuple(s for s in ALL_STEPS if s in chosen)

@@ -1,0 +1,206 @@
+"""The per-line work of the three 1A steps. A worker loads its model once and then turns tasks into results.
+
+Workers run in the formatting process (one worker) or in child processes (several), so everything they take and
+return is plain picklable data. Output files are written by the worker itself, atomically; the small results (the
+2-name2text line, the semantic tokens) come back in the result and end up in the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from gpt_sovits.audio.io import atomic_write_bytes, load_audio, wav_bytes
+from gpt_sovits.dataset.audio_prep import SAMPLE_RATE, prepare_audio
+from gpt_sovits.dataset.items import FormatItem
+from gpt_sovits.dataset.outputs import name2text_line, remove_file, save_tensor
+from gpt_sovits.paths import ExperimentPaths
+
+TEXT, HUBERT, SEMANTIC = "text", "hubert", "semantic"
+STEP_TITLES = {TEXT: "1Aa text + BERT", HUBERT: "1Ab audio + HuBERT", SEMANTIC: "1Ac semantic tokens"}
+
+
+class LineError(ValueError):
+    """This line cannot be formatted; the message is the reason shown to the user."""
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """What a worker needs to rebuild its model in any process."""
+
+    step: str
+    exp_dir: Path
+    model_path: Path          # BERT folder (text), HuBERT folder (hubert), pretrained SoVITS G file (semantic)
+    device: str = "cpu"
+    half: bool = False        # fp16 outputs, as upstream's is_half (only on CUDA)
+    version: str = "v2"       # symbol table used by the text frontend
+
+
+@dataclass(frozen=True)
+class Task:
+    item: FormatItem
+    key: str                  # manifest key the result will be stored under
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    name: str
+    record: dict[str, Any] | None   # manifest record on success
+    error: str | None = None
+
+
+class StepWorker(Protocol):
+    def process(self, task: Task) -> ItemResult: ...
+
+
+def bert_path(exp: ExperimentPaths, name: str) -> Path:
+    return exp.bert_dir / f"{name}.pt"
+
+
+def hubert_path(exp: ExperimentPaths, name: str) -> Path:
+    return exp.hubert_dir / f"{name}.pt"
+
+
+def wav32k_path(exp: ExperimentPaths, name: str) -> Path:
+    return exp.wav32k_dir / name
+
+
+def _dtype(half: bool) -> torch.dtype:
+    return torch.float16 if half else torch.float32
+
+
+class TextWorker:
+    """1Aa: text → phones, word2ph, normalised text; zh lines also → phone-level BERT features."""
+
+    def __init__(self, settings: StepSettings):
+        self.settings = settings
+        self.exp = ExperimentPaths(settings.exp_dir)
+        self._bert = None
+
+    def bert(self):
+        if self._bert is None:  # loaded on the first zh line only: en/ja/ko/yue-only lists never need it
+            from gpt_sovits.models.bert import BertFeatureExtractor
+
+            self._bert = BertFeatureExtractor.from_pretrained(self.settings.model_path, device=self.settings.device)
+            if self.settings.half:
+                self._bert.model.half()
+        return self._bert
+
+    def process(self, task: Task) -> ItemResult:
+        from gpt_sovits.text.cleaner import clean_text
+
+        item = task.item
+        if item.lang is None:
+            raise LineError(f"language {item.raw_lang!r} is not supported for training (use zh, en, ja, ko or yue)")
+        # Upstream's 1-get-text replaces these before cleaning, so the SP2 silence marker never reaches training.
+        text = item.text.replace("%", "-").replace("￥", ",")
+        cleaned = clean_text(text, item.lang, self.settings.version)
+        phones = list(cleaned.phones)
+        if not phones:
+            raise LineError("the text gives no phones")
+        out = bert_path(self.exp, item.name)
+        if item.lang == "zh":
+            with torch.inference_mode():
+                feats = self.bert().phone_features(cleaned.norm_text, cleaned.word2ph)  # [1024, n_phones]
+            if feats.shape[-1] != len(phones):
+                raise LineError(f"BERT features cover {feats.shape[-1]} phones, the text has {len(phones)}")
+            save_tensor(out, feats.to(_dtype(self.settings.half)))
+        else:
+            remove_file(out)  # a line that changed language keeps no BERT file
+        line = name2text_line(item.name, phones, cleaned.word2ph, cleaned.norm_text)
+        return ItemResult(item.name, {"key": task.key, "line": line, "bert": item.lang == "zh"})
+
+
+class HubertWorker:
+    """1Ab: audio → peak-mixed 32 kHz int16 wav + HuBERT features of the 16 kHz prep-time input."""
+
+    def __init__(self, settings: StepSettings):
+        from gpt_sovits.models.hubert import HubertFeatureExtractor
+
+        self.settings = settings
+        self.exp = ExperimentPaths(settings.exp_dir)
+        self.model = HubertFeatureExtractor.from_pretrained(settings.model_path, device=settings.device)
+        if settings.half:
+            self.model.model.half()
+        self._fp32_model = None
+
+    def _features(self, model, wav16k: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+        wav = torch.from_numpy(wav16k)[None].to(self.settings.device, dtype)  # [1, T16]
+        with torch.inference_mode():
+            return model.features(wav).cpu()  # [1, hidden, T50]
+
+    def process(self, task: Task) -> ItemResult:
+        item = task.item
+        try:
+            audio = load_audio(item.audio_path, SAMPLE_RATE)
+        except (ValueError, OSError) as e:  # AudioError is a ValueError
+            raise LineError(f"cannot read the audio: {e}") from None
+        try:
+            prep = prepare_audio(audio)
+        except ValueError as e:  # peak above 2.2, silent clip
+            raise LineError(str(e)) from None
+        ssl = self._features(self.model, prep.hubert_input, _dtype(self.settings.half))
+        if torch.isnan(ssl).any() and self.settings.half:
+            # As upstream: items whose fp16 features overflow to NaN are redone in fp32 (and stored as fp32).
+            if self._fp32_model is None:
+                from gpt_sovits.models.hubert import HubertFeatureExtractor
+
+                self._fp32_model = HubertFeatureExtractor.from_pretrained(
+                    self.settings.model_path, device=self.settings.device)
+            ssl = self._features(self._fp32_model, prep.hubert_input, torch.float32)
+        if torch.isnan(ssl).any():
+            raise LineError("HuBERT features contain NaN")
+        if ssl.shape[-1] < 2:
+            raise LineError(f"the clip is too short ({audio.size / SAMPLE_RATE:.3f} s) for any HuBERT frame")
+        atomic_write_bytes(wav32k_path(self.exp, item.name), wav_bytes(prep.wav32k_int16, SAMPLE_RATE))
+        save_tensor(hubert_path(self.exp, item.name), ssl)
+        return ItemResult(item.name, {"key": task.key, "frames": int(ssl.shape[-1]), "peak": round(prep.peak, 6)})
+
+
+class SemanticWorker:
+    """1Ac: HuBERT features → the pretrained SoVITS G's ssl_proj + codebook → semantic token ids."""
+
+    def __init__(self, settings: StepSettings):
+        from gpt_sovits.models.checkpoints import load_sovits
+
+        self.settings = settings
+        self.exp = ExperimentPaths(settings.exp_dir)
+        self.model = load_sovits(settings.model_path, device=settings.device).model.eval()
+        if settings.half:
+            self.model.half()
+
+    def process(self, task: Task) -> ItemResult:
+        item = task.item
+        path = hubert_path(self.exp, item.name)
+        try:
+            ssl = torch.load(path, map_location="cpu", weights_only=True)  # [1, 768, T50]
+        except FileNotFoundError:
+            raise LineError("no HuBERT features (run step 1Ab first)") from None
+        ssl = ssl.to(self.settings.device, _dtype(self.settings.half))
+        with torch.inference_mode():
+            codes = self.model.extract_latent(ssl)  # [n_q=1, 1, T25]
+        ids = codes[0, 0].tolist()
+        if not ids:
+            raise LineError("the clip is too short for a semantic token")
+        return ItemResult(item.name, {"key": task.key, "tokens": " ".join(str(int(i)) for i in ids)})
+
+
+WORKERS = {TEXT: TextWorker, HUBERT: HubertWorker, SEMANTIC: SemanticWorker}
+
+
+def make_worker(settings: StepSettings) -> StepWorker:
+    return WORKERS[settings.step](settings)
+
+
+def run_task(worker: StepWorker, task: Task) -> ItemResult:
+    """One line; any error becomes this line's reported reason and the run goes on."""
+    try:
+        return worker.process(task)
+    except LineError as e:
+        return ItemResult(task.item.name, None, str(e))
+    except Exception as e:  # a frontend/model failure on one line must not stop the others
+        return ItemResult(task.item.name, None, f"{type(e).__name__}: {e}")

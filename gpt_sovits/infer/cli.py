@@ -1,0 +1,63 @@
+"""`python -m gpt_sovits infer`: synthesise text to a 32 kHz wav file from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpt_sovits.infer.request import LANGUAGE_OPTIONS_V2, SPLIT_METHODS, TTSRequest
+from gpt_sovits.paths import ProjectPaths
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gpt", type=Path, help="GPT weights (.ckpt); default: the pretrained v2 GPT")
+    parser.add_argument("--sovits", type=Path, help="SoVITS weights (.pth); default: the pretrained v2 SoVITS G")
+    parser.add_argument("--ref", type=Path, required=True, help="reference clip of the voice (3-10 s)")
+    parser.add_argument("--ref-text", default="", help="what the reference says (empty: reference-free mode)")
+    parser.add_argument("--ref-lang", default="all_zh", choices=LANGUAGE_OPTIONS_V2)
+    parser.add_argument("--aux-ref", type=Path, action="append", default=[],
+                        help="extra reference clips whose timbre is averaged (repeatable)")
+    text = parser.add_mutually_exclusive_group(required=True)
+    text.add_argument("--text", help="text to speak")
+    text.add_argument("--text-file", type=Path, help="UTF-8 file with the text to speak")
+    parser.add_argument("--text-lang", default="all_zh", choices=LANGUAGE_OPTIONS_V2)
+    parser.add_argument("--out", type=Path, required=True, help="output .wav (32 kHz mono 16-bit)")
+    parser.add_argument("--cut", default="cut1", choices=SPLIT_METHODS, help="sentence splitting method")
+    parser.add_argument("--top-k", type=int, default=15)
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--repetition-penalty", type=float, default=1.35)
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--pause", type=float, default=0.3, help="seconds of silence after each sentence")
+    parser.add_argument("--noise-scale", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=-1, help="-1: random (the seed used is printed)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gpt_sovits.audio.io import save_wav
+    from gpt_sovits.infer.pipeline import ModelMissingError, TTSPipeline
+    from gpt_sovits.text.errors import TextFrontendError
+
+    paths = ProjectPaths(args.root)
+    text = args.text if args.text is not None else args.text_file.read_text(encoding="utf-8")
+    req = TTSRequest(
+        text=text, text_lang=args.text_lang, ref_audio_path=args.ref, prompt_text=args.ref_text,
+        prompt_lang=args.ref_lang, aux_ref_audio_paths=list(args.aux_ref), top_k=args.top_k, top_p=args.top_p,
+        temperature=args.temperature, repetition_penalty=args.repetition_penalty, text_split_method=args.cut,
+        speed_factor=args.speed, fragment_interval=args.pause, seed=args.seed, noise_scale=args.noise_scale,
+    )
+    pipeline = TTSPipeline(paths, device=args.device)
+    try:
+        pipeline.load_gpt(args.gpt or paths.pretrained_gpt("v2"))
+        pipeline.load_sovits(args.sovits or paths.pretrained_sovits_g("v2"))
+        result = pipeline.synthesize(req)
+    except (ModelMissingError, TextFrontendError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    save_wav(args.out, result.audio, result.sample_rate)
+    tokens = sum(s.tokens for s in result.sentences)
+    print(f"wrote {args.out} ({len(result.audio) / result.sample_rate:.2f} s, {len(result.sentences)} sentence(s), "
+          f"{tokens} tokens, seed {result.seed})")
+    return 0

@@ -1,0 +1,62 @@
+"""Phone-level BERT features (chinese-roberta-wwm-ext-large) for Chinese text, as upstream computes them.
+
+tokenizer(norm_text) → masked-LM model with all hidden states → hidden_states[-3] (third from last) → drop [CLS] and
+[SEP] → one vector per character → each repeated word2ph[i] times → [hidden, n_phones]. Only zh segments get these;
+other languages use zeros (the caller's job, see text/phones.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from gpt_sovits.models.hubert import WEIGHT_FILE_NAMES, check_model_folder
+
+HIDDEN_LAYER = -3
+
+
+class BertFeatureExtractor:
+    """AutoTokenizer + AutoModelForMaskedLM from a local folder."""
+
+    def __init__(self, tokenizer, model: torch.nn.Module, device: str | torch.device = "cpu") -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval().to(device)
+        self.device = torch.device(device)
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "BertFeatureExtractor":
+        from transformers import AutoModelForMaskedLM, AutoTokenizer  # heavy import, only when loading
+
+        path = Path(path)
+        check_model_folder(
+            path, "BERT (chinese-roberta-wwm-ext-large)", ("config.json",),
+            (WEIGHT_FILE_NAMES, ("tokenizer.json", "vocab.txt")),
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
+        return cls(tokenizer, model.float(), device)
+
+    @torch.no_grad()
+    def char_features(self, norm_text: str) -> torch.Tensor:
+        """One hidden-layer(-3) vector per token of norm_text, [CLS]/[SEP] dropped → [n_tokens, hidden] float32."""
+        inputs = self.tokenizer(norm_text, return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        out = self.model(**inputs, output_hidden_states=True)
+        return out.hidden_states[HIDDEN_LAYER][0, 1:-1].float().cpu()
+
+    def phone_features(self, norm_text: str, word2ph: Sequence[int]) -> torch.Tensor:
+        """[hidden, sum(word2ph)]: character i's vector repeated word2ph[i] times."""
+        chars = self.char_features(norm_text)  # [n_chars, hidden]
+        counts = torch.as_tensor(list(word2ph), dtype=torch.long)
+        if chars.size(0) != counts.numel():
+            raise ValueError(
+                f"BERT tokenised {norm_text!r} into {chars.size(0)} tokens but word2ph has {counts.numel()} entries; "
+                "upstream requires one token per character of the normalised Chinese text."
+            )
+        return torch.repeat_interleave(chars, counts, dim=0).T.contiguous()  # [hidden, n_phones]

@@ -1,0 +1,328 @@
+"""Text2SemanticDecoder: the GPT ("s1") that turns phones (+ BERT features) and a semantic prompt into 25 Hz tokens.
+
+One sequence = [text (Tx) ; audio (Ty)] through a post-LN transformer with a prefix-LM mask: text rows see all text,
+audio rows see all text and the audio up to themselves. Both streams get their own sinusoidal PE starting at 0,
+scaled by a learnable alpha. Parameter names equal upstream's `Text2SemanticDecoder` (files add a `model.` prefix;
+see checkpoints.py). Semantics follow ARCHITECTURE §3 and the reference bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gpt_sovits.models.gpt.layers import KVCache, SinePositionalEmbedding, T2SStack, TokenEmbedding
+from gpt_sovits.models.gpt.sampling import sample_next
+
+BERT_DIM = 1024  # chinese-roberta-wwm-ext-large width; fixed by upstream's bert_proj
+MAX_DECODE_STEPS = 1500  # upstream's hard loop cap (60 s of audio per sentence)
+EOS_BLOCKED_STEPS = 11  # EOS column removed for the first 11 steps
+DPO_BETA = 0.2
+
+
+@dataclass(frozen=True)
+class T2SModelConfig:
+    """The `model:` section of an s1 yaml (only the keys the network uses)."""
+
+    vocab_size: int = 1025
+    phoneme_vocab_size: int = 732
+    embedding_dim: int = 512
+    hidden_dim: int = 512
+    head: int = 16
+    n_layer: int = 24
+    dropout: float = 0.0
+    EOS: int = 1024
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> "T2SModelConfig":
+        """Accept the full s1 config ({"model": {...}, ...}) or just its model section."""
+        section = config.get("model", config)
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: section[k] for k in names if k in section})
+
+
+@dataclass
+class T2SForwardOutput:
+    loss: torch.Tensor  # [] summed cross-entropy (+ DPO term in forward_dpo)
+    acc: float  # top-3 accuracy over non-EOS targets (logging only)
+    logits: torch.Tensor  # [B, Ty+1, V]
+    targets: torch.Tensor  # [B, Ty+1]
+
+
+@dataclass
+class T2SInferResult:
+    """What `infer` produced, with upstream's return convention kept alongside plain fields.
+
+    y:   prompt ++ generated tokens [1, Tp + n] (upstream's `y`; the token of the step that hit EOS is removed).
+    idx: upstream's second return value (the step index at which decoding stopped; 0 in reference-free mode).
+    """
+
+    y: torch.Tensor
+    idx: int
+    prompt_len: int
+    ref_free: bool
+    stopped_by_eos: bool
+    step_logits: torch.Tensor | None = None  # [steps, V] raw logits per step when collected
+
+    @property
+    def generated(self) -> torch.Tensor:
+        """All kept generated tokens [1, n]."""
+        return self.y[:, self.prompt_len :]
+
+    @property
+    def pred_semantic(self) -> torch.Tensor:
+        """What upstream's webui feeds to SoVITS: `y[:, -idx:]` ([1, n'] int64).
+
+        Equals `generated` when EOS ended decoding; when a length cap ended it, the first generated token is dropped
+        (upstream quirk, kept for parity). Reference-free: all of y. Deliberate fix: for idx == 0 with a prompt
+        (only reachable with early_stop_num=0) upstream would return the prompt too; we return the generated tokens.
+        """
+        if self.ref_free:
+            return self.y.long()
+        if self.idx <= 0:
+            return self.generated.long()
+        return self.y[:, -self.idx :].long()
+
+
+def prefix_lm_mask(x_len: int, y_len: int, device: torch.device | None = None) -> torch.Tensor:
+    """Bool [L, L] (True = may attend): text rows see text only; audio rows see text + causal audio."""
+    L = x_len + y_len
+    allowed = torch.zeros(L, L, dtype=torch.bool, device=device)
+    allowed[:x_len, :x_len] = True
+    allowed[x_len:, :x_len] = True
+    allowed[x_len:, x_len:] = torch.ones(y_len, y_len, dtype=torch.bool, device=device).tril()
+    return allowed
+
+
+def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """Bool [B, max_len], True at real (non-pad) positions of right-padded sequences."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def make_rejected_semantic(
+    y: torch.Tensor, y_lens: torch.Tensor, pad_val: int, generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO negatives: per item either duplicate or delete a random span of its real tokens; right-pad with pad_val.
+
+    Upstream draws the same two span edits; we draw on the item's real tokens with an explicit generator.
+    """
+    rows: list[torch.Tensor] = []
+    for b in range(y.size(0)):
+        real = y[b, : int(y_lens[b])]
+        n = real.numel()
+        start, end = sorted(torch.randint(0, max(n, 1), (2,), generator=generator).tolist())
+        repeat = bool(torch.randint(0, 2, (1,), generator=generator).item())
+        if repeat:
+            row = torch.cat([real[:end], real[start:end], real[end:]])
+        else:
+            row = torch.cat([real[:start], real[end:]])
+        rows.append(row)
+    lens = torch.tensor([r.numel() for r in rows], dtype=torch.long, device=y.device)
+    out = torch.full((len(rows), max(int(lens.max()), 1)), pad_val, dtype=y.dtype, device=y.device)
+    for b, row in enumerate(rows):
+        out[b, : row.numel()] = row
+    return out, lens
+
+
+class Text2SemanticDecoder(nn.Module):
+    """The s1 GPT. Build from the upstream s1 config dict (`{"model": {...}, "data": {...}, ...}`)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        cfg = T2SModelConfig.from_config(config)
+        if cfg.embedding_dim != cfg.hidden_dim:
+            raise ValueError("embedding_dim must equal hidden_dim (upstream feeds embeddings straight into the stack)")
+        self.cfg = cfg
+        self.model_dim = cfg.hidden_dim
+        self.num_head = cfg.head
+        self.EOS = cfg.EOS
+        self.bert_proj = nn.Linear(BERT_DIM, cfg.embedding_dim)
+        self.ar_text_embedding = TokenEmbedding(cfg.embedding_dim, cfg.phoneme_vocab_size, cfg.dropout)
+        self.ar_text_position = SinePositionalEmbedding(cfg.embedding_dim, dropout=0.1)
+        self.ar_audio_embedding = TokenEmbedding(cfg.embedding_dim, cfg.vocab_size, cfg.dropout)
+        self.ar_audio_position = SinePositionalEmbedding(cfg.embedding_dim, dropout=0.1)
+        # FFN width is 4·hidden in upstream (the yaml's linear_units is unused).
+        self.h = T2SStack(cfg.hidden_dim, cfg.head, cfg.n_layer, 4 * cfg.hidden_dim, dropout=0.1)
+        self.ar_predict_layer = nn.Linear(cfg.hidden_dim, cfg.vocab_size, bias=False)
+
+    # ------------------------------------------------------------------ embeddings
+    def embed_text(self, phoneme_ids: torch.Tensor, bert_feature: torch.Tensor) -> torch.Tensor:
+        """phones [B, Tx], bert [B, 1024, Tx] → [B, Tx, C] (embedding + bert_proj, then text PE)."""
+        x = self.ar_text_embedding(phoneme_ids)
+        x = x + self.bert_proj(bert_feature.transpose(1, 2))
+        return self.ar_text_position(x)
+
+    # ------------------------------------------------------------------ training
+    def _teacher_forced_logits(
+        self,
+        phoneme_ids: torch.Tensor,
+        phoneme_ids_len: torch.Tensor,
+        semantic_ids: torch.Tensor,
+        semantic_ids_len: torch.Tensor,
+        bert_feature: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits [B, Ty+1, V] and targets [B, Ty+1] for right-padded phones and semantic tokens.
+
+        Targets = codes with EOS at the end of each sequence and at every pad position; decoder input = targets
+        without the last column (pads read as EOS), as upstream.
+
+        Deliberate fix of upstream quirk §7.10: upstream masks the *left* phone positions of right-padded phones and
+        reads the first-token logit at x_len_max − 1. We mask the actual pad positions (right) and read each item's
+        first-token logit at its own last phone. With equal phone lengths in a batch (always true for batch 1, and
+        the only case upstream handles correctly) the results are identical.
+        """
+        B, Tx = phoneme_ids.shape
+        Ty = semantic_ids.size(1)
+        x = self.embed_text(phoneme_ids, bert_feature)  # [B, Tx, C]
+        x_real = length_mask(phoneme_ids_len, Tx)  # [B, Tx]
+        y_real = length_mask(semantic_ids_len, Ty)  # [B, Ty]
+        codes = semantic_ids.long() * y_real.long()
+        targets = F.pad(codes, (0, 1), value=0) + self.EOS * F.pad((~y_real).long(), (0, 1), value=1)  # [B, Ty+1]
+        y_in = targets[:, :-1]  # [B, Ty]
+        y_pos = self.ar_audio_position(self.ar_audio_embedding(y_in))  # [B, Ty, C]
+        xy = torch.cat([x, y_pos], dim=1)  # [B, Tx+Ty, C]
+        key_ok = torch.cat([x_real, y_real], dim=1)  # [B, L]
+        mask = prefix_lm_mask(Tx, Ty, xy.device)[None] & key_ok[:, None, :]  # [B, L, L]
+        dec = self.h(xy, mask[:, None])  # [B, L, C]
+        last_phone = (phoneme_ids_len.long() - 1).clamp(min=0)
+        first = dec[torch.arange(B, device=dec.device), last_phone][:, None]  # [B, 1, C]
+        logits = self.ar_predict_layer(torch.cat([first, dec[:, Tx:]], dim=1))  # [B, Ty+1, V]
+        return logits, targets
+
+    def top3_accuracy(self, logits: torch.Tensor, targets: torch.Tensor) -> float:
+        """Micro top-3 accuracy over positions whose target is not EOS (upstream's logging metric)."""
+        keep = targets != self.EOS
+        if not bool(keep.any()):
+            return 0.0
+        top3 = logits.topk(min(3, logits.size(-1)), dim=-1).indices  # [B, T, 3]
+        hit = (top3 == targets[..., None]).any(-1)
+        return float(hit[keep].float().mean())
+
+    def forward(
+        self,
+        phoneme_ids: torch.Tensor,
+        phoneme_ids_len: torch.Tensor,
+        semantic_ids: torch.Tensor,
+        semantic_ids_len: torch.Tensor,
+        bert_feature: torch.Tensor,
+    ) -> T2SForwardOutput:
+        """Training loss: cross-entropy **summed** over batch and positions (pads trained to predict EOS)."""
+        logits, targets = self._teacher_forced_logits(
+            phoneme_ids, phoneme_ids_len, semantic_ids, semantic_ids_len, bert_feature
+        )
+        loss = F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="sum")
+        return T2SForwardOutput(loss, self.top3_accuracy(logits.detach(), targets), logits, targets)
+
+    def forward_dpo(
+        self,
+        phoneme_ids: torch.Tensor,
+        phoneme_ids_len: torch.Tensor,
+        semantic_ids: torch.Tensor,
+        semantic_ids_len: torch.Tensor,
+        bert_feature: torch.Tensor,
+        generator: torch.Generator | None = None,
+        pad_val: int | None = None,
+    ) -> T2SForwardOutput:
+        """Upstream's experimental DPO objective: CE_sum(chosen) + mean(−logσ(β·(Σlogp_chosen − Σlogp_rejected)))."""
+        rejected, rejected_len = make_rejected_semantic(
+            semantic_ids, semantic_ids_len, self.EOS if pad_val is None else pad_val, generator
+        )
+        logits, targets = self._teacher_forced_logits(
+            phoneme_ids, phoneme_ids_len, semantic_ids, semantic_ids_len, bert_feature
+        )
+        r_logits, r_targets = self._teacher_forced_logits(
+            phoneme_ids, phoneme_ids_len, rejected, rejected_len, bert_feature
+        )
+        ce = F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="sum")
+        chosen_logp = logits.float().log_softmax(-1).gather(2, targets[..., None]).squeeze(2).sum(-1)  # [B]
+        rejected_logp = r_logits.float().log_softmax(-1).gather(2, r_targets[..., None]).squeeze(2).sum(-1)
+        dpo = -F.logsigmoid(DPO_BETA * (chosen_logp - rejected_logp)).mean()
+        return T2SForwardOutput(ce + dpo, self.top3_accuracy(logits.detach(), targets), logits, targets)
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def infer(
+        self,
+        phoneme_ids: torch.Tensor,
+        bert_feature: torch.Tensor,
+        prompt: torch.Tensor | None = None,
+        *,
+        top_k: int | None = 15,
+        top_p: float | None = 1.0,
+        temperature: float = 1.0,
+        repetition_penalty: float = 1.35,
+        early_stop_num: int = -1,
+        max_steps: int = MAX_DECODE_STEPS,
+        generator: torch.Generator | None = None,
+        collect_logits: bool = False,
+        on_step: Callable[[int], None] | None = None,
+    ) -> T2SInferResult:
+        """Autoregressive decoding for one sentence (batch 1), upstream's `infer_panel` semantics.
+
+        phoneme_ids [1, N] (reference + target phones), bert_feature [1, 1024, N], prompt [1, Tp] reference
+        semantic tokens or None for reference-free mode. Stops when the sample or the argmax of the (penalised)
+        logits is EOS (that step's token is dropped), when more than `early_stop_num` tokens were generated
+        (-1: off), or after `max_steps` steps.
+        """
+        if phoneme_ids.dim() != 2 or phoneme_ids.size(0) != 1:
+            raise ValueError(f"infer expects phoneme_ids of shape [1, N], got {tuple(phoneme_ids.shape)}")
+        device = phoneme_ids.device
+        x = self.embed_text(phoneme_ids, bert_feature)  # [1, Tx, C]
+        Tx = x.size(1)
+        ref_free = prompt is None
+        if ref_free:
+            y = torch.zeros(1, 0, dtype=torch.long, device=device)
+            xy = x
+        else:
+            y = prompt.to(device=device, dtype=torch.long)
+            xy = torch.cat([x, self.ar_audio_position(self.ar_audio_embedding(y))], dim=1)
+        Tp = y.size(1)
+        steps_cap = max_steps if early_stop_num < 0 else min(max_steps, early_stop_num + 1)
+        cache = KVCache(
+            len(self.h.layers), 1, self.num_head, self.model_dim // self.num_head,
+            capacity=xy.size(1) + min(steps_cap, 512), dtype=xy.dtype, device=device,  # grows by doubling
+        )
+        mask = prefix_lm_mask(Tx, Tp, device)[None, None]  # [1, 1, L, L]
+        tokens = torch.empty(1, Tp + steps_cap, dtype=torch.long, device=device)  # prompt ++ generated, in place
+        tokens[:, :Tp] = y
+        n = Tp  # tokens written so far
+        logits_log: list[torch.Tensor] = []
+        stopped_by_eos = False
+        idx = 0
+        for idx in range(max_steps):
+            cache.reserve(xy.size(1))
+            h = self.h(xy, mask, cache)  # [1, T, C]
+            mask = None  # after the prefill every new token sees the whole cache
+            logits = self.ar_predict_layer(h[:, -1])  # [1, V]
+            if collect_logits:
+                logits_log.append(logits[0].clone())
+            if idx < EOS_BLOCKED_STEPS:
+                logits = logits[:, :-1]  # a view: the in-place penalty below writes through it
+            token = sample_next(
+                logits, tokens[:, :n], top_k=top_k, top_p=top_p, temperature=temperature,
+                repetition_penalty=repetition_penalty, generator=generator,
+            )  # [1, 1]
+            if on_step is not None:
+                on_step(idx)
+            if int(torch.argmax(logits, dim=-1)[0]) == self.EOS or int(token[0, 0]) == self.EOS:
+                stopped_by_eos = True  # this step's token is not kept
+                break
+            tokens[:, n] = token[:, 0]
+            n += 1
+            if early_stop_num >= 0 and n - Tp > early_stop_num:
+                break
+            # the new token sits at position Tp + idx of the audio stream
+            xy = self.ar_audio_position(self.ar_audio_embedding(token), offset=Tp + idx)
+        y_out = tokens[:, :n].clone()
+        return T2SInferResult(
+            y=y_out,
+            idx=0 if ref_free else idx,
+            prompt_len=Tp,
+            ref_free=ref_free,
+            stopped_by_eos=stopped_by_eos,
+            step_logits=torch.stack(logits_log) if collect_logits else None,
+        )

@@ -1,0 +1,300 @@
+"""A reusable Gradio widget for one long stage run as a job: Start/Stop, progress bar, ETA, status line, log tail.
+
+Usage inside a tab's `build(ctx)`:
+
+    from gpt_sovits.ui.job_panel import JobRequest, job_panel
+
+    exp = gr.Textbox(label=ctx.t("Experiment name"))
+    batch = gr.Slider(1, 40, value=8, label=ctx.t("Batch size"))
+
+    def make_job(exp_name: str, batch_size: float) -> JobRequest:
+        # Turn the form's values into a command. Raise ValueError/PathError with a message for the user
+        # if an input is wrong: the panel shows it in its status line and starts nothing.
+        ex = ctx.paths.experiment(exp_name)              # validates the name
+        return JobRequest(
+            exp=ex.name,
+            argv=ctx.stage_argv("format", "--exp", ex.name, "--batch-size", int(batch_size)),
+            outputs=[ex.name2semantic],                  # must exist after exit 0, else the job is "failed"
+        )
+
+    panel = job_panel(ctx, kind="format", inputs=[exp, batch], make_job=make_job, exp_input=exp)
+    panel.result.change(refresh_my_dropdowns, inputs=panel.result, outputs=...)   # optional
+
+Everything shown is read from the job folder (`ctx.jobs`), not kept in the browser session, so after a page
+reload or a WebUI restart the panel finds the latest job of its `kind` for the experiment named in `exp_input`
+and shows it again (running or finished). One job per (kind, experiment) runs at a time; a second Start shows
+the runner's refusal. The refresh timer ticks every second while a job runs and every few seconds otherwise.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import gradio as gr
+
+from gpt_sovits.jobs import RUNNING, SUCCEEDED, Job, JobError, JobProgress
+from gpt_sovits.paths import PathError, validate_name
+from gpt_sovits.ui.context import UiContext
+
+RUNNING_TICK_S = 1.0
+IDLE_TICK_S = 5.0
+
+
+@dataclass
+class JobRequest:
+    """What `make_job` returns: the experiment (job key), the command (argv list, no shell), declared outputs."""
+
+    exp: str
+    argv: Sequence[str]
+    outputs: Sequence[str | Path] = ()
+    env: Mapping[str, str] | None = None  # additions to the child's environment
+    cwd: str | Path | None = None
+
+
+@dataclass
+class JobPanel:
+    """The components of one panel, for callers that want to wire more events to them.
+
+    `result` is a hidden Textbox set to "<job id>:<status>" when a job is seen finished (listen to `.change` to
+    refresh model lists after training, for example). `job_id` holds the id of the job shown ("" for none).
+    """
+
+    start: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+    progress: gr.HTML
+    log: gr.Textbox
+    timer: gr.Timer
+    job_id: gr.Textbox
+    result: gr.Textbox
+    loss_plot: gr.LinePlot | None = None
+
+
+@dataclass
+class PanelView:
+    """Everything the panel shows for a job, computed without Gradio (so it can be tested directly)."""
+
+    job_id: str = ""
+    running: bool = False
+    status_md: str = ""
+    progress_html: str = ""
+    log: str = ""
+    result: str = ""
+    losses: list[dict[str, Any]] = field(default_factory=list)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def progress_bar_html(progress: JobProgress | None, running: bool, t: Callable[..., str]) -> str:
+    """A plain HTML progress bar with 'step / total', percentage, epoch and ETA."""
+    if progress is None or (progress.events == 0 and not running):
+        return ""
+    frac = progress.fraction
+    pct = 0.0 if frac is None else 100.0 * frac
+    parts = []
+    if progress.stage:
+        parts.append(html.escape(str(progress.stage)))
+    if progress.total:
+        parts.append(f"{progress.step} / {progress.total} ({pct:.0f}%)")
+    elif progress.step:
+        parts.append(f"{progress.step}")
+    if progress.epoch is not None:
+        parts.append(f"{html.escape(t('epoch'))} {html.escape(str(progress.epoch))}")
+    if running and progress.eta_s is not None:
+        parts.append(f"{html.escape(t('ETA'))} {format_duration(progress.eta_s)}")
+    if progress.loss:
+        parts.append(", ".join(f"{html.escape(str(k))}={v:.4g}" for k, v in progress.loss.items()
+                               if isinstance(v, (int, float))))
+    width = f"{pct:.1f}%" if frac is not None else ("100%" if running else "0%")
+    stripes = "" if frac is not None else "opacity:0.35;"
+    return (
+        '<div class="gsv-job-progress" style="width:100%">'
+        '<div style="background:var(--neutral-200,#e5e7eb);border-radius:4px;height:14px;overflow:hidden">'
+        f'<div style="background:var(--color-accent,#f97316);height:14px;width:{width};{stripes}"></div></div>'
+        f'<div style="font-size:0.9em;margin-top:2px">{" · ".join(parts)}</div></div>'
+    )
+
+
+def status_markdown(job: Job | None, progress: JobProgress | None, t: Callable[..., str]) -> str:
+    """One status line (plus the failure reason) for people."""
+    if job is None:
+        return t("No job has run yet.")
+    started = _clock(job.start_time)
+    if job.status == RUNNING:
+        line = t("Running since {time} ({elapsed}), job {id}.", time=started, elapsed=format_duration(job.elapsed),
+                 id=job.id)
+        if progress is not None and progress.message:
+            line += "  \n" + _md_escape(progress.message)
+        return "⏳ " + line
+    took = format_duration(job.elapsed)
+    if job.status == SUCCEEDED:
+        return "✅ " + t("Succeeded: job {id} finished in {took}.", id=job.id, took=took)
+    if job.status == "stopped":
+        return "⏹ " + t("Stopped: job {id} was stopped after {took}.", id=job.id, took=took)
+    reason = job.reason or t("unknown reason")
+    return "❌ " + t("Failed: job {id} (exit code {code}).", id=job.id, code=job.exit_code) + \
+        f"\n\n```\n{reason.replace('```', '`‵`')}\n```"
+
+
+def view_job(ctx: UiContext, kind: str, job_id: str, exp: str, log_lines: int = 30) -> PanelView:
+    """What to show: the job `job_id` if given and of this kind+exp, else the latest such job."""
+    job = None
+    if job_id:
+        try:
+            job = ctx.jobs.get(job_id)
+        except JobError:
+            job = None
+        if job is not None and (job.kind != kind or job.exp != exp):
+            job = None
+    if job is None:
+        job = ctx.jobs.latest(kind, exp)
+    if job is None:
+        return PanelView(status_md=status_markdown(None, None, ctx.t))
+    progress = ctx.jobs.progress(job.id)
+    running = job.status == RUNNING
+    return PanelView(
+        job_id=job.id,
+        running=running,
+        status_md=status_markdown(job, progress, ctx.t),
+        progress_html=progress_bar_html(progress, running, ctx.t),
+        log=ctx.jobs.log_tail(job.id, log_lines),
+        result="" if running else f"{job.id}:{job.status}",
+        losses=list(progress.losses),
+    )
+
+
+def start_job(ctx: UiContext, kind: str, make_job: Callable[..., JobRequest], values: Sequence[Any]) -> tuple[str, str]:
+    """Build the request from the form values and start it. Returns (job id or "", error message or "")."""
+    try:
+        req = make_job(*values)
+        if req.exp:
+            validate_name(req.exp)
+        job = ctx.jobs.start(kind, req.exp, list(req.argv), outputs=list(req.outputs), env=req.env, cwd=req.cwd)
+    except (JobError, PathError, ValueError, FileNotFoundError) as e:
+        return "", str(e)
+    return job.id, ""
+
+
+def _exp_value(value: Any) -> str:
+    if value is None:
+        return ""
+    name = str(value).strip()
+    try:
+        return validate_name(name) if name else ""
+    except PathError:
+        return ""
+
+
+def _clock(ts: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def _md_escape(text: str) -> str:
+    return html.escape(text).replace("*", "\\*").replace("_", "\\_")
+
+
+def _loss_frame(losses: list[dict[str, Any]]):
+    import pandas as pd
+
+    rows = [
+        {"step": p["step"], "loss": float(v), "name": k}
+        for p in losses for k, v in p.items()
+        if k not in ("t", "step", "epoch") and isinstance(v, (int, float))
+    ]
+    return pd.DataFrame(rows, columns=["step", "loss", "name"])
+
+
+def job_panel(
+    ctx: UiContext,
+    kind: str,
+    inputs: Sequence[gr.components.Component],
+    make_job: Callable[..., JobRequest],
+    exp_input: gr.components.Component | None = None,
+    start_label: str = "Start",
+    stop_label: str = "Stop",
+    log_lines: int = 30,
+    loss_plot: bool = False,
+) -> JobPanel:
+    """Render the panel in the current Blocks context and wire its events; see the module docstring.
+
+    `inputs` are the form components whose values `make_job` receives (in order). `exp_input` is the component
+    holding the experiment name, used to find the job again after a reload (None: jobs of this kind use exp "").
+    `loss_plot=True` adds a line plot of the `loss` values the stage reports.
+    """
+    t = ctx.t
+    with gr.Group():
+        with gr.Row():
+            start_btn = gr.Button(t(start_label), variant="primary")
+            stop_btn = gr.Button(t(stop_label), variant="stop", interactive=False)
+        status = gr.Markdown(t("No job has run yet."))
+        progress = gr.HTML("")
+        plot = None
+        if loss_plot:
+            plot = gr.LinePlot(_loss_frame([]), x="step", y="loss", color="name", label=t("Loss"), height=220)
+        log = gr.Textbox(label=t("Log"), lines=8, max_lines=16, interactive=False, autoscroll=True)
+    job_id = gr.Textbox(visible=False)
+    result = gr.Textbox(visible=False)
+    timer = gr.Timer(RUNNING_TICK_S)
+
+    exp_components = [exp_input] if exp_input is not None else []
+    outputs: list[Any] = [job_id, status, progress, log, result, start_btn, stop_btn, timer]
+    if plot is not None:
+        outputs.append(plot)
+
+    def render(view: PanelView, error: str = "") -> list[Any]:
+        status_md = view.status_md
+        if error:
+            status_md = "⚠️ " + _md_escape(error) + ("\n\n" + status_md if view.job_id else "")
+        out: list[Any] = [
+            view.job_id, status_md, view.progress_html, view.log, view.result,
+            gr.Button(interactive=not view.running), gr.Button(interactive=view.running),
+            gr.Timer(RUNNING_TICK_S if view.running else IDLE_TICK_S),
+        ]
+        if plot is not None:
+            out.append(_loss_frame(view.losses))
+        return out
+
+    def refresh(current_id: str, *exp_value: Any) -> list[Any]:
+        exp = _exp_value(exp_value[0]) if exp_value else ""
+        return render(view_job(ctx, kind, current_id or "", exp, log_lines))
+
+    n_inputs = len(inputs)
+
+    def on_start(*values: Any) -> list[Any]:
+        form, exp_value = values[:n_inputs], values[n_inputs:]
+        new_id, error = start_job(ctx, kind, make_job, form)
+        if new_id:
+            job = ctx.jobs.get(new_id)
+            return render(view_job(ctx, kind, new_id, job.exp, log_lines))
+        exp = _exp_value(exp_value[0]) if exp_value else ""
+        return render(view_job(ctx, kind, "", exp, log_lines), error)
+
+    def on_stop(current_id: str, *exp_value: Any) -> list[Any]:
+        error = ""
+        if current_id:
+            try:
+                ctx.jobs.stop(current_id)
+            except JobError as e:
+                error = str(e)
+        exp = _exp_value(exp_value[0]) if exp_value else ""
+        return render(view_job(ctx, kind, current_id, exp, log_lines), error)
+
+    timer.tick(refresh, inputs=[job_id, *exp_components], outputs=outputs, show_progress="hidden")
+    start_btn.click(on_start, inputs=[*inputs, *exp_components], outputs=outputs)
+    stop_btn.click(on_stop, inputs=[job_id, *exp_components], outputs=outputs)
+    if exp_input is not None:
+        exp_input.change(lambda *v: refresh("", *v), inputs=exp_components, outputs=outputs, show_progress="hidden")
+    return JobPanel(start=start_btn, stop=stop_btn, status=status, progress=progress, log=log, timer=timer,
+                    job_id=job_id, result=result, loss_plot=plot)
