@@ -15,6 +15,7 @@ from gpt_sovits.paths import WHISPER_SIZES, ProjectPaths
 _LFS_MAGIC = b"version https://git-lfs"
 _HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 _CT2_FILES = ("model.bin", "config.json")
+_G_PURPOSE = "SoVITS pretrained generator (finetune start, semantic tokens in 1A)"
 
 
 @dataclass(frozen=True)
@@ -86,8 +87,7 @@ def pretrained_status(paths: ProjectPaths) -> list[PretrainedItem]:
     ]
     for version, required in (("v2", True), ("v1", False)):
         for name, path, purpose in (
-            ("SoVITS G", paths.pretrained_sovits_g(version), "SoVITS pretrained generator (finetune start, "
-                                                            "semantic tokens in 1A)"),
+            ("SoVITS G", paths.pretrained_sovits_g(version), _G_PURPOSE),
             ("SoVITS D", paths.pretrained_sovits_d(version), "SoVITS pretrained discriminator (finetune start)"),
             ("GPT", paths.pretrained_gpt(version), "GPT pretrained model (finetune start)"),
         ):

@@ -28,3 +28,18 @@ def fixtures_dir() -> Path:
 def reference_bundle() -> Path:
     """The upstream reference bundle: $GSV_REFERENCE_BUNDLE or the copy in tests/fixtures/bundle."""
     return Path(os.environ.get("GSV_REFERENCE_BUNDLE", FIXTURES / "bundle"))
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrained(tmp_path_factory) -> Path:
+    """A temp data root (pass it to `ProjectPaths(root)`) whose pretrained_models/ holds the tiny random models.
+
+    Written once per session by `gpt_sovits.tiny.make_tiny_pretrained` (seeded, so deterministic): HuBERT, BERT,
+    SoVITS G/D, GPT under upstream's names, and faster-whisper-tiny. Shared by all tests: treat it as read-only
+    (write weights/logs under your own tmp_path).
+    """
+    from gpt_sovits.tiny import make_tiny_pretrained
+
+    root = tmp_path_factory.mktemp("tiny_root")
+    make_tiny_pretrained(root / "pretrained_models")
+    return root

@@ -29,14 +29,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def root(tiny_pretrained, tmp_path_factory) -> Path:
-    return Path(getattr(tiny_pretrained, "root", tiny_pretrained))
+    return Path(tiny_pretrained)
 
 
 @pytest.fixture(scope="module")
-def ref_wav(root) -> Path:
-    folder = root / "datasets" / "api_refs"
-    folder.mkdir(parents=True, exist_ok=True)
-    return espeak_reference(folder / "ref.wav")
+def ref_wav(tmp_path_factory) -> Path:
+    return espeak_reference(tmp_path_factory.mktemp("api_refs") / "ref.wav")
 
 
 def _serve(app) -> tuple[str, uvicorn.Server, threading.Thread]:
@@ -53,12 +51,12 @@ def _serve(app) -> tuple[str, uvicorn.Server, threading.Thread]:
 
 
 @pytest.fixture(scope="module")
-def server(root):
+def server(root, ref_wav):
     paths = ProjectPaths(root)
     pipeline = TTSPipeline(paths, device="cpu")
     pipeline.load_gpt(paths.pretrained_gpt("v2"))
     pipeline.load_sovits(paths.pretrained_sovits_g("v2"))
-    url, srv, thread = _serve(create_app(pipeline, [paths.root]))
+    url, srv, thread = _serve(create_app(pipeline, [paths.root, ref_wav.parent]))
     yield url
     srv.should_exit = True
     thread.join(timeout=10)
@@ -128,7 +126,7 @@ def test_paths_outside_allowed_roots_are_refused(server, ref_wav, tmp_path):
     ({"text_lang": "klingon"}, "text_lang"),
     ({"top_k": "many"}, "top_k"),
     ({"media_type": "mp9"}, "media_type"),
-    ({"ref_audio_path": "datasets/api_refs/missing.wav"}, "not found"),
+    ({"ref_audio_path": "datasets/missing.wav"}, "not found"),
     ({"bogus_option": 1}, "unknown parameter"),
 ])
 def test_bad_parameters_give_400_with_message(server, ref_wav, change, fragment):
@@ -164,7 +162,7 @@ def test_ten_concurrent_requests_all_succeed(server, ref_wav):
 def test_api_key_required_when_set(root, ref_wav):
     paths = ProjectPaths(root)
     pipeline = TTSPipeline(paths, device="cpu")
-    url, srv, thread = _serve(create_app(pipeline, [paths.root], api_key="s3cret"))
+    url, srv, thread = _serve(create_app(pipeline, [paths.root, ref_wav.parent], api_key="s3cret"))
     try:
         assert httpx.get(f"{url}/set_refer_audio", params={"refer_audio_path": str(ref_wav)}).status_code == 401
         ok = httpx.get(f"{url}/set_refer_audio", params={"refer_audio_path": str(ref_wav)},

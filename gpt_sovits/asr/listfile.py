@@ -6,9 +6,9 @@ clip. We refuse such text when writing and report such lines (with their line nu
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from gpt_sovits.audio.io import atomic_write_bytes
 
@@ -81,29 +81,37 @@ class ListLineError:
     message: str
 
 
-def read_list_lenient(path: str | Path) -> tuple[list[ListEntry], list[ListLineError]]:
-    """Read every good line and collect the bad ones (for checks and the editor), blank lines ignored."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+def parse_list_text_lenient(text: str, source: str = "<list>") -> tuple[list[ListEntry], list[ListLineError]]:
+    """Parse every good line and collect the bad ones (for checks and the editor); blank lines are ignored."""
     entries: list[ListEntry] = []
     errors: list[ListLineError] = []
     for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            entries.append(parse_line(line, i, str(path)))
+            entries.append(parse_line(line, i, source))
         except ListFormatError as e:
             errors.append(ListLineError(i, line, str(e)))
     return entries, errors
 
 
-def read_list(path: str | Path) -> list[ListEntry]:
-    """Read a `.list` file; the first malformed line raises ListFormatError with its line number."""
-    entries, errors = read_list_lenient(path)
+def parse_list_text(text: str, source: str = "<list>") -> list[ListEntry]:
+    """Parse `.list` content; the first malformed line raises ListFormatError with its line number."""
+    entries, errors = parse_list_text_lenient(text, source)
     if errors:
         more = f" (and {len(errors) - 1} more bad lines)" if len(errors) > 1 else ""
         raise ListFormatError(errors[0].message + more)
     return entries
+
+
+def read_list_lenient(path: str | Path) -> tuple[list[ListEntry], list[ListLineError]]:
+    """Read a `.list` file, keeping good lines and reporting bad ones."""
+    return parse_list_text_lenient(Path(path).read_text(encoding="utf-8-sig"), str(path))
+
+
+def read_list(path: str | Path) -> list[ListEntry]:
+    """Read a `.list` file; the first malformed line raises ListFormatError with its line number."""
+    return parse_list_text(Path(path).read_text(encoding="utf-8-sig"), str(path))
 
 
 def format_list(entries: Iterable[ListEntry]) -> str:

@@ -13,10 +13,11 @@ lose their middle, keeping up to `max_sil_kept` next to the speech on each side.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import itertools
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -75,13 +76,19 @@ class Chunk:
 def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     """RMS per frame with centre (zero) padding of frame_length//2, as librosa.feature.rms(center=True)."""
     pad = frame_length // 2
-    padded = np.pad(y.astype(np.float64), (pad, pad))
+    padded = np.pad(y, (pad, pad))
     n_frames = 1 + (len(padded) - frame_length) // hop_length
-    # cumulative sum of squares gives each frame's energy without materialising the frames
-    csum = np.concatenate([[0.0], np.cumsum(padded * padded)])
-    starts = np.arange(n_frames) * hop_length
-    energy = csum[starts + frame_length] - csum[starts]
-    return np.sqrt(np.maximum(energy, 0.0) / frame_length)
+    out = np.empty(n_frames, dtype=np.float64)
+    # A cumulative sum of squares gives each frame's energy without materialising the frames; it is done in
+    # blocks of frames so an hour-long recording needs tens of MB, not a float64 copy of the whole signal.
+    block = 8192
+    for f0 in range(0, n_frames, block):
+        f1 = min(f0 + block, n_frames)
+        seg = padded[f0 * hop_length:(f1 - 1) * hop_length + frame_length].astype(np.float64)
+        csum = np.concatenate([[0.0], np.cumsum(seg * seg)])
+        starts = np.arange(f1 - f0) * hop_length
+        out[f0:f1] = csum[starts + frame_length] - csum[starts]
+    return np.sqrt(np.maximum(out, 0.0) / frame_length)
 
 
 class Slicer:
@@ -156,7 +163,7 @@ class Slicer:
         frames: list[tuple[int, int]] = []
         if tags[0][0] > 0:
             frames.append((0, tags[0][0]))
-        for (_, a), (b, _) in zip(tags[:-1], tags[1:]):
+        for (_, a), (b, _) in itertools.pairwise(tags):
             frames.append((a, b))
         if tags[-1][1] < total:
             frames.append((tags[-1][1], total))

@@ -17,7 +17,7 @@ import librosa
 import torch
 import torch.nn.functional as F
 
-__all__ = ["hann_window", "mel_filterbank", "spectrogram", "spec_to_mel", "mel_spectrogram"]
+__all__ = ["hann_window", "mel_filterbank", "mel_spectrogram", "spec_to_mel", "spectrogram"]
 
 
 @functools.lru_cache(maxsize=16)

@@ -23,7 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wav-dir", type=Path, default=None,
                         help="look every clip up in this folder by file name instead of the list's paths")
     parser.add_argument("--workers", type=int, default=1,
-                        help="worker processes per step; worker i takes lines i, i+N, ... (default 1)")
+                        help="worker processes; worker i runs every step on lines i, i+N, ... (default 1)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per process (default: all cores for one worker, cores/N for N); "
+                             "outputs are byte-identical for any --workers at equal --threads")
     parser.add_argument("--device", default="cpu",
                         help="cpu, cuda, cuda:0, or a comma list (cuda:0,cuda:1): worker i uses device i mod count")
     precision = parser.add_mutually_exclusive_group()
@@ -54,9 +57,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.workers < 1:
             raise FormatError("--workers must be at least 1.")
+        if args.threads is not None and args.threads < 1:
+            raise FormatError("--threads must be at least 1.")
         options = FormatOptions(
             list_path=args.list_path, exp_name=args.exp, root=args.root, steps=parse_steps(args.steps),
-            wav_dir=args.wav_dir, workers=args.workers, devices=_devices(args.device), half=args.half,
+            wav_dir=args.wav_dir, workers=args.workers, devices=_devices(args.device), threads=args.threads,
+            half=args.half,
             version=args.version, bert_dir=args.bert_dir, hubert_dir=args.hubert_dir,
             pretrained_s2g=args.pretrained_s2g,
         )

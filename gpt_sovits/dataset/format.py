@@ -8,18 +8,26 @@ reported with its reason and the others go on; a step fails only when it leaves 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from gpt_sovits.dataset.hashing import FileHashCache
 from gpt_sovits.dataset.items import BadLine, FormatError, FormatItem, check_collisions, read_items
 from gpt_sovits.dataset.keys import KeyMaker
 from gpt_sovits.dataset.manifest import Manifest
 from gpt_sovits.dataset.outputs import name2semantic_bytes, name2text_bytes, remove_file, write_if_changed
-from gpt_sovits.dataset.parallel import run_sharded
+from gpt_sovits.dataset.parallel import StepPlan, run_plans
 from gpt_sovits.dataset.steps import (
-    HUBERT, SEMANTIC, STEP_TITLES, TEXT, ItemResult, StepSettings, Task, bert_path, hubert_path, wav32k_path,
+    HUBERT,
+    SEMANTIC,
+    STEP_TITLES,
+    TEXT,
+    ItemResult,
+    StepSettings,
+    Task,
+    bert_path,
+    step_outputs,
 )
 from gpt_sovits.paths import ExperimentPaths, ProjectPaths
 from gpt_sovits.progress import Progress
@@ -35,8 +43,9 @@ class FormatOptions:
     root: Path
     steps: tuple[str, ...] = ALL_STEPS
     wav_dir: Path | None = None       # look audio up here by basename instead of the list's paths
-    workers: int = 1                  # processes per step; worker i takes lines i, i+N, i+2N, ...
+    workers: int = 1                  # processes; worker i runs every step on lines i, i+N, i+2N, ...
     devices: tuple[str, ...] = ("cpu",)
+    threads: int | None = None        # torch threads per process; None: in-process as is, workers cores/N
     half: bool | None = None          # fp16 features; None = fp16 when every device is CUDA (upstream's is_half)
     version: str = "v2"
     bert_dir: Path | None = None      # defaults: the project's pretrained_models/ under upstream's names
@@ -132,7 +141,7 @@ class _Formatter:
         self.bert_dir = Path(options.bert_dir or paths.bert_dir())
         self.hubert_dir = Path(options.hubert_dir or paths.hubert_dir())
         self.sovits_g = Path(options.pretrained_s2g or paths.pretrained_sovits_g(options.version))
-        items, bad = read_items(options.list_path, options.wav_dir)
+        items, bad = read_items(options.list_path, options.wav_dir, paths.root)
         if not items:
             reasons = "; ".join(f"line {b.line_no}: {b.reason}" for b in bad[:5])
             raise FormatError(f"The list {options.list_path} has no usable lines" + (f" ({reasons})." if bad else "."))
@@ -155,6 +164,8 @@ class _Formatter:
             needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
         if SEMANTIC in steps:
             needed.append(("pretrained SoVITS G file", self.sovits_g, "--pretrained-s2g"))
+            if HUBERT not in steps:  # the features' keys say whether they are current
+                needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
         missing = [f"{what} not found: {path} (put the upstream file there or pass {flag})"
                    for what, path, flag in needed if self.keys.model_hash(path) is None]
         if missing:
@@ -162,11 +173,7 @@ class _Formatter:
 
     # ---- outputs on disk ----------------------------------------------------------------------------------
     def _outputs(self, name: str, step: str) -> list[Path]:
-        if step == TEXT:
-            return [bert_path(self.exp, name)]
-        if step == HUBERT:
-            return [hubert_path(self.exp, name), wav32k_path(self.exp, name)]
-        return []
+        return step_outputs(self.exp, step, name)
 
     def _outputs_present(self, name: str, step: str, record: dict) -> bool:
         if step == TEXT:
@@ -202,11 +209,7 @@ class _Formatter:
             return self.keys.text(item)
         if step == HUBERT:
             return self.keys.hubert(item)
-        record = self.manifest.get(item.name, HUBERT)
-        hubert_key = self.keys.hubert(item)
-        if record is None or record.get("key") != hubert_key:
-            return None  # no current HuBERT features: no semantic tokens can be current either
-        return self.keys.semantic(hubert_key)
+        return self.keys.semantic(self.keys.hubert(item))
 
     def _is_current(self, item: FormatItem, step: str, key: str | None) -> bool:
         record = self.manifest.get(item.name, step)
@@ -224,7 +227,7 @@ class _Formatter:
                     continue
                 if step == TEXT and item.lang == "zh" and self.keys.model_hash(self.bert_dir) is None:
                     continue  # cannot tell without the BERT files; keep
-                if step == HUBERT and self.keys.model_hash(self.hubert_dir) is None:
+                if step in (HUBERT, SEMANTIC) and self.keys.model_hash(self.hubert_dir) is None:
                     continue
                 if step == SEMANTIC and self.keys.model_hash(self.sovits_g) is None:
                     continue
@@ -232,63 +235,87 @@ class _Formatter:
                     self._forget(item.name, step)
                     self.report.invalidated.append(f"{item.name}: {step}")
 
-    # ---- running a step -----------------------------------------------------------------------------------
-    def run_step(self, step: str) -> StepReport:
-        report = StepReport(step, lines=len(self.items))
-        tasks: list[Task] = []
-        for item in self.items:
-            key = self.expected_key(item, step)
-            if self._is_current(item, step, key):
-                report.reused += 1
+    # ---- planning and running -----------------------------------------------------------------------------
+    def plan(self) -> list[StepPlan]:
+        """Per requested step: the lines to compute; unchanged lines are counted as reused, hopeless ones failed."""
+        plans: list[StepPlan] = []
+        hubert_planned: set[str] = set()
+        for step in ALL_STEPS:
+            if step not in self.options.steps:
                 continue
-            reason = self._why_no_key(item, step) if key is None else None
-            if reason:
-                self._forget(item.name, step)
-                report.failed.append(LineFailure(item.name, reason))
-                continue
-            tasks.append(Task(item, key))
-        settings = StepSettings(step, self.exp.dir, self._model_path(step), self.options.devices[0],
-                                self.options.use_half, self.options.version)
-        with self.progress(len(tasks), STEP_TITLES[step]) as bar:
-            if report.reused:
-                bar.message(f"{report.reused} line(s) unchanged since the last run, reused")
-            for failure in report.failed:
-                bar.message(f"{failure.name}: {failure.reason}", "warning")
+            report = StepReport(step, lines=len(self.items))
+            self.report.steps.append(report)
+            tasks: list[Task] = []
+            for item in self.items:
+                key = self.expected_key(item, step)
+                if step == SEMANTIC and item.name not in hubert_planned and \
+                        not self._is_current(item, HUBERT, self.keys.hubert(item)):
+                    self._fail_early(report, item, self._no_hubert_reason(item))
+                    continue
+                if self._is_current(item, step, key):
+                    report.reused += 1
+                    continue
+                if key is None:
+                    why = (f"audio file not found or unreadable: {item.audio_path}" if step != TEXT
+                           else f"BERT model folder not found: {self.bert_dir}")
+                    self._fail_early(report, item, why)
+                    continue
+                tasks.append(Task(item, key))
+            if step == HUBERT:
+                hubert_planned = {t.item.name for t in tasks}
+            settings = StepSettings(step, self.exp.dir, self._model_path(step), self.options.devices[0],
+                                    self.options.use_half, self.options.version)
+            plans.append(StepPlan(settings, tasks))
+        return plans
+
+    def _fail_early(self, report: StepReport, item: FormatItem, reason: str) -> None:
+        self._forget(item.name, report.step)
+        report.failed.append(LineFailure(item.name, reason))
+
+    def _no_hubert_reason(self, item: FormatItem) -> str:
+        hubert = next((s for s in self.report.steps if s.step == HUBERT), None)
+        if hubert is not None:
+            why = next((f.reason for f in hubert.failed if f.name == item.name), None)
+            if why:
+                return f"no HuBERT features (step 1Ab: {why})"
+        return "no HuBERT features for this line (run step 1Ab first; its audio is new or changed)"
+
+    def run_plans(self, plans: list[StepPlan]) -> None:
+        reports = {r.step: r for r in self.report.steps}
+        total = sum(len(p.tasks) for p in plans)
+        steps = "+".join(STEP_TITLES[p.settings.step].split()[0] for p in plans)
+        with self.progress(total, f"1A format ({steps})") as bar:
+            for plan in plans:
+                report = reports[plan.settings.step]
+                title = STEP_TITLES[report.step]
+                bar.message(f"{title}: {len(plan.tasks)} line(s) to compute, {report.reused} unchanged")
+                for failure in report.failed:
+                    bar.message(f"{title}: {failure.name}: {failure.reason}", "warning")
             done = 0
 
             def on_result(result: ItemResult) -> None:
                 nonlocal done
+                report = reports[result.step]
                 if result.record is not None:
-                    self.manifest.put(result.name, step, result.record)
+                    self.manifest.put(result.name, result.step, result.record)
                     report.computed.append(result.name)
                 else:
-                    self._forget(result.name, step)
+                    self._forget(result.name, result.step)
                     report.failed.append(LineFailure(result.name, result.error or "unknown error"))
-                    bar.message(f"{result.name}: {result.error}", "warning")
+                    bar.message(f"{STEP_TITLES[result.step]}: {result.name}: {result.error}", "warning")
                 done += 1
                 if done % 100 == 0:
                     self.save_manifest()
                 bar.update(1)
 
-            run_sharded(settings, tasks, self.options.workers, list(self.options.devices), on_result)
+            run_plans(plans, self.options.workers, list(self.options.devices), on_result, self.options.threads)
         order = {item.name: item.index for item in self.items}
-        report.computed.sort(key=order.__getitem__)
-        report.failed.sort(key=lambda f: order[f.name])
-        self.save_manifest()
-        return report
+        for report in self.report.steps:
+            report.computed.sort(key=order.__getitem__)
+            report.failed.sort(key=lambda f: order[f.name])
 
     def _model_path(self, step: str) -> Path:
         return {TEXT: self.bert_dir, HUBERT: self.hubert_dir, SEMANTIC: self.sovits_g}[step]
-
-    def _why_no_key(self, item: FormatItem, step: str) -> str | None:
-        """The reason a line cannot be run for `step` at all (None: it can)."""
-        if step == HUBERT and self.keys.audio_hash(item.audio_path) is None:
-            return f"audio file not found or unreadable: {item.audio_path}"
-        if step == SEMANTIC:
-            return "no HuBERT features for this line (step 1Ab failed or has not been run since it changed)"
-        if step == TEXT and item.lang is None:
-            return None  # the worker reports the unsupported language
-        return None
 
     # ---- merged files -------------------------------------------------------------------------------------
     def write_merged(self) -> None:
@@ -316,9 +343,7 @@ class _Formatter:
         self._remove_departed()
         self._invalidate_unrun_steps()
         try:
-            for step in ALL_STEPS:
-                if step in self.options.steps:
-                    self.report.steps.append(self.run_step(step))
+            self.run_plans(self.plan())
         finally:
             self.write_merged()
             self.manifest.file_hashes = self.hashes.pruned()

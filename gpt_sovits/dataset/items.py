@@ -38,27 +38,30 @@ class BadLine:
 
 
 def clean_path(path: str) -> str:
-    """Upstream's path cleaning: drop trailing slashes, unify separators, strip spaces/quotes/U+202A at the ends."""
-    path = path.rstrip("/\\") if path.rstrip("/\\") else path
-    path = path.replace("\\", "/")
-    return path.strip(" '\n\r\"\u202a")
+    """Upstream's path cleaning: strip spaces/quotes/newlines/U+202A at the ends, unify separators, drop trailing
+    slashes. (Upstream drops the slashes before stripping, so `"x.wav/"` keeps one; we strip first.)"""
+    path = path.strip(" '\n\r\"\u202a").replace("\\", "/")
+    return path.rstrip("/").strip(" '\n\r\"\u202a") or path
 
 
-def _resolve_audio(cleaned: str, list_dir: Path, wav_dir: Path | None) -> Path:
+def _resolve_audio(cleaned: str, bases: list[Path], wav_dir: Path | None) -> Path:
     name = os.path.basename(cleaned)
     if wav_dir is not None:
         return wav_dir / name
     path = Path(cleaned).expanduser()
     if path.is_absolute():
         return path
-    return list_dir / path
+    candidates = [base / path for base in bases]
+    return next((c for c in candidates if c.exists()), candidates[0])
 
 
-def read_items(list_path: str | Path, wav_dir: str | Path | None = None) -> tuple[list[FormatItem], list[BadLine]]:
+def read_items(list_path: str | Path, wav_dir: str | Path | None = None,
+               root: str | Path | None = None) -> tuple[list[FormatItem], list[BadLine]]:
     """Parse a `.list` (`path|speaker|language|text`) into items, plus the lines that cannot be parsed.
 
     When `wav_dir` is given, every audio file is looked up there by basename (upstream's "audio folder" field);
-    otherwise relative paths are taken relative to the list's own folder.
+    otherwise a relative path is looked up next to the list, then under `root` (upstream resolves it against its
+    working folder, the project root).
     """
     list_path = Path(list_path)
     try:
@@ -68,6 +71,7 @@ def read_items(list_path: str | Path, wav_dir: str | Path | None = None) -> tupl
     except UnicodeDecodeError as e:
         raise FormatError(f"The list file {list_path} is not UTF-8 text ({e}).") from None
     wav_dir = Path(wav_dir) if wav_dir else None
+    bases = [list_path.parent] + ([Path(root)] if root is not None else [])
     bad: list[BadLine] = []
     entries: list[tuple[int, ListEntry]] = []
     for line_no, line in enumerate(raw.splitlines(), start=1):
@@ -86,7 +90,7 @@ def read_items(list_path: str | Path, wav_dir: str | Path | None = None) -> tupl
             continue
         items.append(FormatItem(
             index=len(items), line_no=line_no, name=name,
-            audio_path=_resolve_audio(cleaned, list_path.parent, wav_dir),
+            audio_path=_resolve_audio(cleaned, bases, wav_dir),
             lang=normalize_lang(entry.lang), raw_lang=entry.lang, text=entry.text,
         ))
     return items, bad

@@ -25,7 +25,7 @@ class Manifest:
     file_hashes: dict[str, dict[str, Any]] = field(default_factory=dict)       # FileHashCache state
 
     @classmethod
-    def load(cls, path: Path) -> "Manifest":
+    def load(cls, path: Path) -> Manifest:
         """Read the manifest; a missing or unreadable one means "nothing is known" (everything recomputed)."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))

@@ -48,12 +48,16 @@ class Task:
 
 @dataclass(frozen=True)
 class ItemResult:
+    step: str
     name: str
     record: dict[str, Any] | None   # manifest record on success
     error: str | None = None
 
 
 class StepWorker(Protocol):
+    settings: StepSettings
+    exp: ExperimentPaths
+
     def process(self, task: Task) -> ItemResult: ...
 
 
@@ -112,7 +116,7 @@ class TextWorker:
         else:
             remove_file(out)  # a line that changed language keeps no BERT file
         line = name2text_line(item.name, phones, cleaned.word2ph, cleaned.norm_text)
-        return ItemResult(item.name, {"key": task.key, "line": line, "bert": item.lang == "zh"})
+        return ItemResult(TEXT, item.name, {"key": task.key, "line": line, "bert": item.lang == "zh"})
 
 
 class HubertWorker:
@@ -158,7 +162,8 @@ class HubertWorker:
             raise LineError(f"the clip is too short ({audio.size / SAMPLE_RATE:.3f} s) for any HuBERT frame")
         atomic_write_bytes(wav32k_path(self.exp, item.name), wav_bytes(prep.wav32k_int16, SAMPLE_RATE))
         save_tensor(hubert_path(self.exp, item.name), ssl)
-        return ItemResult(item.name, {"key": task.key, "frames": int(ssl.shape[-1]), "peak": round(prep.peak, 6)})
+        record = {"key": task.key, "frames": int(ssl.shape[-1]), "peak": round(prep.peak, 6)}
+        return ItemResult(HUBERT, item.name, record)
 
 
 class SemanticWorker:
@@ -169,7 +174,7 @@ class SemanticWorker:
 
         self.settings = settings
         self.exp = ExperimentPaths(settings.exp_dir)
-        self.model = load_sovits(settings.model_path, device=settings.device).model.eval()
+        self.model = load_sovits(settings.model_path, device=settings.device, keep_enc_q=False).model.eval()
         if settings.half:
             self.model.half()
 
@@ -186,7 +191,7 @@ class SemanticWorker:
         ids = codes[0, 0].tolist()
         if not ids:
             raise LineError("the clip is too short for a semantic token")
-        return ItemResult(item.name, {"key": task.key, "tokens": " ".join(str(int(i)) for i in ids)})
+        return ItemResult(SEMANTIC, item.name, {"key": task.key, "tokens": " ".join(str(int(i)) for i in ids)})
 
 
 WORKERS = {TEXT: TextWorker, HUBERT: HubertWorker, SEMANTIC: SemanticWorker}
@@ -196,11 +201,24 @@ def make_worker(settings: StepSettings) -> StepWorker:
     return WORKERS[settings.step](settings)
 
 
+def step_outputs(exp: ExperimentPaths, step: str, name: str) -> list[Path]:
+    """The per-line files a step writes (the merged text files aside)."""
+    if step == TEXT:
+        return [bert_path(exp, name)]
+    if step == HUBERT:
+        return [hubert_path(exp, name), wav32k_path(exp, name)]
+    return []
+
+
 def run_task(worker: StepWorker, task: Task) -> ItemResult:
-    """One line; any error becomes this line's reported reason and the run goes on."""
+    """One line; any error becomes this line's reported reason (its old outputs are removed) and the run goes on."""
     try:
         return worker.process(task)
     except LineError as e:
-        return ItemResult(task.item.name, None, str(e))
-    except Exception as e:  # a frontend/model failure on one line must not stop the others
-        return ItemResult(task.item.name, None, f"{type(e).__name__}: {e}")
+        reason = str(e)
+    except Exception as e:  # noqa: BLE001 -- a frontend/model failure on one line must not stop the others
+        reason = f"{type(e).__name__}: {e}"
+    step = worker.settings.step
+    for path in step_outputs(worker.exp, step, task.item.name):
+        remove_file(path)  # never leave an older line's output looking current
+    return ItemResult(step, task.item.name, None, reason)

@@ -183,7 +183,7 @@ class TTSPipeline:
             wav = wav.to(self.device, self.dtype)[None]
             with torch.no_grad():
                 ssl = self.hubert().features(wav)  # [1, 768, frames]
-                codes = self.sovits.model.extract_latent(ssl.to(self.dtype))  # [n_q, 1, frames/2]
+                codes = self.sovits.model.extract_latent(ssl.to(self.dtype))  # [1, n_q=1, frames/2]
             return codes[0, 0][None].long()  # [1, Tp]
 
         return self._prompt_tokens.get_or((str(self.sovits_path), digest), make)
@@ -252,8 +252,6 @@ class TTSPipeline:
                 if prompt_text and prompt_text[-1] not in SPLIT_MARKS:
                     prompt_text += "." if req.prompt_lang == "en" else "。"
                 phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang)
-            elif req.ref_audio_path:
-                load_audio(req.ref_audio_path)  # still fail early on an unreadable main reference
             refer_specs = [self.reference_spec(p) for p in refs]
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -301,9 +299,8 @@ class TTSPipeline:
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
                         noise_scale: float, speed: float, seed: int) -> np.ndarray:
         """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms → float32 audio."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)  # decode noise is drawn from the global RNG: seed it inside a fork
+        generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        with torch.no_grad():
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,
-                                             noise_scale=float(noise_scale), speed=float(speed))
+                                             noise_scale=float(noise_scale), speed=float(speed), generator=generator)
         return audio[0, 0].float().cpu().numpy()

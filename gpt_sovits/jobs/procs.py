@@ -118,7 +118,7 @@ def signal_tree(root_pid: int, pgid: int | None, sig: int) -> set[int]:
 
 def kill_tree(root_pid: int, pgid: int | None, grace_s: float = 5.0, poll_s: float = 0.1) -> bool:
     """Terminate a process tree, then kill whatever is left after `grace_s`. True if nothing is left."""
-    term = getattr(signal, "SIGTERM")
+    term = signal.SIGTERM
     kill = getattr(signal, "SIGKILL", term)
     signal_tree(root_pid, pgid, term)
     deadline = time.monotonic() + grace_s

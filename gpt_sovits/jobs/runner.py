@@ -24,9 +24,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Self
 
 from gpt_sovits.jobs import procs
 from gpt_sovits.jobs.layout import EVENTS_FILE, EXIT_CODE_FILE, LOG_FILE, STATE_FILE
@@ -88,7 +89,7 @@ class Job:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "Job":
+    def from_json(cls, data: Mapping[str, Any]) -> Job:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -237,6 +238,7 @@ class JobRunner:
         self._children: dict[str, subprocess.Popen] = {}  # jobs this runner started: reaped here
         self._folds: dict[str, _EventsFold] = {}
         self._lock = threading.Lock()
+        self._folds_lock = threading.Lock()
 
     # ---- starting -------------------------------------------------------------------------------------------
     def start(
@@ -283,7 +285,7 @@ class JobRunner:
             )
             command = [sys.executable, "-m", "gpt_sovits.jobs.wrapper", str(job_dir), "--", *argv]
             with open(job_dir / LOG_FILE, "ab") as log:
-                log.write(f"[job] {job_id}: {subprocess.list2cmdline(argv)}\n".encode("utf-8"))
+                log.write(f"[job] {job_id}: {subprocess.list2cmdline(argv)}\n".encode())
                 log.flush()
                 popen_kw: dict[str, Any] = {}
                 if os.name == "posix":
@@ -318,7 +320,9 @@ class JobRunner:
             raise JobError(f"There is no job {job_id!r} in {self.jobs_dir}.") from None
         except json.JSONDecodeError as e:
             raise JobError(f"The state file of job {job_id!r} is damaged: {e}") from None
-        return self._refresh(Job.from_json(data))
+        job = Job.from_json(data)
+        job.dir = str(self.jobs_dir / job_id)  # the folder may have moved with the data root
+        return self._refresh(job)
 
     def list(self) -> list[Job]:
         """All jobs in the folder, newest first."""
@@ -348,11 +352,12 @@ class JobRunner:
     # ---- watching -------------------------------------------------------------------------------------------
     def progress(self, job_id: str) -> JobProgress:
         """Progress folded from the job's events so far (step, total, epoch, loss, ETA, last message)."""
-        fold = self._folds.get(job_id)
-        if fold is None:
-            job = self.get(job_id)
-            fold = self._folds[job_id] = _EventsFold(job.events_path)
-        return fold.read()
+        with self._folds_lock:  # UI sessions poll from several threads; each event must be folded once
+            fold = self._folds.get(job_id)
+            if fold is None:
+                job = self.get(job_id)
+                fold = self._folds[job_id] = _EventsFold(job.events_path)
+            return fold.read()
 
     def log_tail(self, job_id: str, lines: int = 40) -> str:
         return read_log_tail(self.get(job_id).log_path, lines)
@@ -457,7 +462,7 @@ class _FolderLock:
         self.path = path
         self._f = None
 
-    def __enter__(self) -> "_FolderLock":
+    def __enter__(self) -> Self:
         try:
             import fcntl
         except ImportError:  # not POSIX: the in-process lock still applies

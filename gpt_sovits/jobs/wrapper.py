@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     code = child.wait()
     write_exit_code(job_dir, code)
     if code < 0:
-        print(f"[job] the command ended by signal {-code}", file=sys.stderr, flush=True)
+        print(f"\n[job] the command ended by signal {-code}", file=sys.stderr, flush=True)
     return code if 0 <= code < 256 else 1
 
 

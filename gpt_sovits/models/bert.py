@@ -7,8 +7,8 @@ other languages use zeros (the caller's job, see text/phones.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -30,14 +30,14 @@ class BertFeatureExtractor:
         return int(self.model.config.hidden_size)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "BertFeatureExtractor":
-        from transformers import AutoModelForMaskedLM, AutoTokenizer  # heavy import, only when loading
-
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> BertFeatureExtractor:
         path = Path(path)
         check_model_folder(
             path, "BERT (chinese-roberta-wwm-ext-large)", ("config.json",),
             (WEIGHT_FILE_NAMES, ("tokenizer.json", "vocab.txt")),
         )
+        from transformers import AutoModelForMaskedLM, AutoTokenizer  # heavy import, only when loading
+
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
         return cls(tokenizer, model.float(), device)

@@ -88,23 +88,26 @@ class HubertFeatureExtractor:
         return int(self.model.config.hidden_size)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> "HubertFeatureExtractor":
-        from transformers import HubertModel  # heavy import, only when a model is loaded
-
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> HubertFeatureExtractor:
         path = Path(path)
         check_model_folder(path, "HuBERT (chinese-hubert-base)", ("config.json",), (WEIGHT_FILE_NAMES,))
+        from transformers import HubertModel  # heavy import, only when a model is loaded
+
         model = HubertModel.from_pretrained(str(path), local_files_only=True)
         return cls(model.float(), device)
 
     @torch.no_grad()
     def features(self, wav16k: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """wav16k [T] or [B, T] float (no normalisation applied) → [B, hidden, frames] float32."""
+        """wav16k [T] or [B, T] float (no normalisation applied) → [B, hidden, frames] in the model's dtype.
+
+        The model is fp32 unless the caller halved it (upstream stores fp16 features when running in half).
+        """
         wav = torch.as_tensor(np.asarray(wav16k, dtype=np.float32) if isinstance(wav16k, np.ndarray) else wav16k)
         if wav.dim() == 1:
             wav = wav[None]
         dtype = next(self.model.parameters()).dtype
         hidden = self.model(wav.to(self.device, dtype)).last_hidden_state  # [B, frames, hidden]
-        return hidden.transpose(1, 2).float()
+        return hidden.transpose(1, 2)
 
     def reference_features(self, wav16k: np.ndarray | torch.Tensor, pause_second: float = 0.3) -> torch.Tensor:
         """Inference path for a reference clip: append the silence pad, then `features` → [1, hidden, frames]."""

@@ -48,19 +48,22 @@ _COMMA_NUMBER_RE = re.compile(r"([0-9][0-9\,]+[0-9])")
 _TIME_RE = re.compile(r"\b([01]?[0-9]|2[0-3]):([0-5][0-9])\b")
 _MEASUREMENT_RE = re.compile(r"\b([0-9]+(\.[0-9]+)?(m|km|km/h|ft|L|tbsp|tsp|h|min|s|°C|°F))\b")
 _POUNDS_BEFORE_RE = re.compile(r"£([0-9\.\,]*[0-9]+)")
-_POUNDS_AFTER_RE = re.compile(r"([0-9\.\,]*[0-9]+)£")
+_POUNDS_AFTER_RE = re.compile(r"(?<![0-9.,])([0-9.,]*[0-9])£")
 _DOLLARS_BEFORE_RE = re.compile(r"\$([0-9\.\,]*[0-9]+)")
-_DOLLARS_AFTER_RE = re.compile(r"([(0-9\.\,]*[0-9]+)\$")  # upstream's class also admits "("
-_DECIMAL_RE = re.compile(r"([0-9]+\.\s*[0-9]+)")
-_FRACTION_RE = re.compile(r"([0-9]+/[0-9]+)")
-_ORDINAL_RE = re.compile(r"[0-9]+(st|nd|rd|th)")
+_DOLLARS_AFTER_RE = re.compile(r"(?<![(0-9.,])([(0-9.,]*[0-9])\$")  # upstream's class also admits "("
+_DECIMAL_RE = re.compile(r"(?<![0-9])([0-9]+\.\s*[0-9]+)")
+_FRACTION_RE = re.compile(r"(?<![0-9])([0-9]+/[0-9]+)")
+_ORDINAL_RE = re.compile(r"(?<![0-9])[0-9]+(st|nd|rd|th)")
 _NUMBER_RE = re.compile(r"[0-9]+")
+# The "(?<!...)" look-behinds are ours: upstream's patterns backtrack cubically on long digit runs. A match can only
+# start where the run starts (re.sub scans left to right and earlier starts in the same run always succeed when a
+# later one does), so the look-behinds only skip doomed attempts and the results are unchanged.
 
 _SUPERSCRIPTS = "⁰¹²³⁴⁵⁶⁷⁸⁹ˣʸⁿ"
-_OPERAND = rf"((-?)((\d+)(\.\d+)?[{_SUPERSCRIPTS}]*)|(\.\d+[{_SUPERSCRIPTS}]*)|([A-Za-z][{_SUPERSCRIPTS}]*))"
+_OPERAND = rf"((?<!\d)(-?)((\d+)(\.\d+)?[{_SUPERSCRIPTS}]*)|(\.\d+[{_SUPERSCRIPTS}]*)|([A-Za-z][{_SUPERSCRIPTS}]*))"
 _ARITHMETIC_RE = re.compile(_OPERAND + r"\s+([\+\-\×÷=])\s+" + _OPERAND)
 ARITHMETIC_WORDS = {"+": " plus ", "-": " minus ", "×": " times ", "÷": " divided by ", "=": " Equals "}
-_NEGATIVE_RE = re.compile(r"(?:^|\s+)(-)(\d+)")
+_NEGATIVE_RE = re.compile(r"(?:^|(?<!\s)\s+)(-)(\d+)")
 
 _KEPT_CHARS_RE = re.compile(r"[^ A-Za-z'.,?!\-]")
 _INNER_CAPITAL_RE = re.compile(r"(?<!^)(?<![\s])([A-Z])")
@@ -86,12 +89,15 @@ _MAX_DIGITS = 60  # longer digit runs are read digit by digit (inflect and int()
 
 def _to_int(text: str) -> int:
     """int() of a matched amount; upstream would crash on stray ',' or '(' here, we drop them."""
-    digits = "".join(ch for ch in text if ch.isdigit())[:_MAX_DIGITS]
+    digits = "".join(ch for ch in text if ch in "0123456789")[:_MAX_DIGITS]
     return int(digits) if digits else 0
 
 
+_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+
+
 def _digit_by_digit(digits: str) -> str:
-    return " ".join(_inflect().number_to_words(d) for d in digits)
+    return " ".join(_DIGIT_WORDS[int(d)] for d in digits)
 
 
 def _ordinal_dot(m: re.Match[str]) -> str:

@@ -25,9 +25,7 @@ from typing import Any
 
 from gpt_sovits.text.errors import TextFrontendError
 
-_JA_CHAR_CLASS = (
-    r"A-Za-z\d\u3005\u3040-\u30ff\u4e00-\u9fff\uff11-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9d"
-)
+_JA_CHAR_CLASS = r"A-Za-z\d\u3005\u3040-\u30ff\u4e00-\u9fff\uff11-\uff19\uff21-\uff3a\uff41-\uff5a\uff66-\uff9d"
 # A run starts with one of these characters; any other character is a separator mark.
 _JA_CHAR = re.compile(f"[{_JA_CHAR_CLASS}]")
 _JA_MARK = re.compile(f"[^{_JA_CHAR_CLASS}]")

@@ -51,9 +51,7 @@ _CJK_RANGES = (
     (0x2EBF0, 0x2EE5D),
 )
 _CJK_KEEP_RE = re.compile(r"[0-9、-〜。！？.!?… /]+$")
-_FULL_EN_RE = re.compile(
-    r"^(?=.*[A-Za-z])[A-Za-z0-9\s\u0020-\u007E\u2000-\u206F\u3000-\u303F\uFF00-\uFFEF]+$"
-)
+_FULL_EN_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9\s\u0020-\u007E\u2000-\u206F\u3000-\u303F\uFF00-\uFFEF]+$")
 _DIGIT_RE = re.compile(r"[0-9]+(?:[.,:/][0-9]+)*")
 _SENTENCE_END = frozenset("。！？!?.\n")
 
@@ -116,10 +114,10 @@ def _lite_model() -> Any:
 def detect_language(text: str) -> str:
     """Top language code of the bundled lite fastText model ('' when it cannot be loaded)."""
     try:
-        model = _lite_model()
-    except (ImportError, OSError, ValueError, FileNotFoundError):
+        labels, _ = _lite_model().predict(text.replace("\n", " "), k=1)
+    except (ImportError, OSError, ValueError, RuntimeError):
+        # No usable fastText backend: fall back to the script rules alone (ideographs read as Chinese).
         return ""
-    labels, _ = model.predict(text.replace("\n", " "), k=1)
     return labels[0].replace("__label__", "") if labels else ""
 
 
@@ -229,17 +227,18 @@ def _resolve_digits(segments: list[dict[str, str]], default_lang: str) -> list[d
             elif not out and i < last:
                 item["lang"] = segments[1]["lang"]
             elif out and i < last:
-                nxt = segments[i + 1]
-                if out[-1]["lang"] == nxt["lang"]:
-                    item["lang"] = out[-1]["lang"]
-                elif out[-1]["text"][-1] in _CLAUSE_END:
+                prev, nxt = out[-1], segments[i + 1]
+                # Upstream's tie-breaks in order: same neighbours; the previous run ended a clause → next; the
+                # next run starts with a clause mark, the number ends a sentence, or the previous run is at least
+                # as long → previous; otherwise next.
+                if prev["lang"] == nxt["lang"]:
+                    item["lang"] = prev["lang"]
+                elif prev["text"][-1] in _CLAUSE_END:
                     item["lang"] = nxt["lang"]
-                elif nxt["text"][0] in _CLAUSE_END:
-                    item["lang"] = out[-1]["lang"]
-                elif item["text"][-1] in "。.":
-                    item["lang"] = out[-1]["lang"]
-                elif len(out[-1]["text"]) >= len(nxt["text"]):
-                    item["lang"] = out[-1]["lang"]
+                elif (
+                    nxt["text"][0] in _CLAUSE_END or item["text"][-1] in "。." or len(prev["text"]) >= len(nxt["text"])
+                ):
+                    item["lang"] = prev["lang"]
                 else:
                     item["lang"] = nxt["lang"]
             else:

@@ -85,6 +85,8 @@ def get_phones_and_bert(
     option or text that yields no phones.
     """
     check_language_option(language_option, version)
+    if not text.strip():
+        raise TextFrontendError("The text is empty; enter something to synthesise.")
     text = _SPACES_RE.sub(" ", text)
     phones, parts, norm_text = _segment_features(text, language_option, version, bert, lexicon)
     if len(phones) < MIN_PHONES:

@@ -45,23 +45,15 @@ _JYUTPING_RE = re.compile(r"^([a-z]+[1-6]+[ ]?)+$")
 
 
 def _zh_sentence_normalizer() -> Callable[[str], list[str]]:
-    """The Chinese normaliser's sentence-level part (before Mandarin punctuation mapping), from ``zh.py``.
+    """The Chinese normaliser's sentence-level part (before Mandarin punctuation mapping).
 
-    Imported lazily: ``zh.py`` is heavy (jieba, pypinyin) and Cantonese only needs its number/date rules.
+    Imported lazily: Cantonese only needs the zh number/date rules, not the rest of the Mandarin frontend.
     """
     try:
-        from gpt_sovits.text import zh
+        from gpt_sovits.text import zh_normalize
     except ImportError as exc:  # pragma: no cover - only when the zh frontend is missing from the install
         raise TextFrontendError(f"Cantonese needs the Chinese text normaliser, which failed to import: {exc}") from exc
-    for name in ("normalize_sentences", "normalise_sentences"):
-        func = getattr(zh, name, None)
-        if callable(func):
-            return func
-    normalizer_cls = getattr(zh, "TextNormalizer", None)
-    if normalizer_cls is not None:
-        return normalizer_cls().normalize
-    # Fallback: the full Mandarin normaliser (its punctuation map differs for ~, /, 嗯 and repeated marks).
-    return lambda text: [zh.text_normalize(text)]
+    return lambda text: [zh_normalize.normalize_sentence(s) for s in zh_normalize.split_sentences(text)]
 
 
 def replace_punctuation(text: str) -> str:
@@ -74,9 +66,7 @@ def _drop_unreadable(text: str) -> str:
     import ToJyutping
 
     return "".join(
-        char
-        for char, reading in ToJyutping.get_jyutping_list(text)
-        if reading is not None or char in _PUNCTUATION_SET
+        char for char, reading in ToJyutping.get_jyutping_list(text) if reading is not None or char in _PUNCTUATION_SET
     )
 
 

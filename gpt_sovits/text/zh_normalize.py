@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+import warnings
 from functools import lru_cache
 from importlib import resources
 
@@ -32,27 +33,86 @@ _POST_DROP = re.compile(r"[-—《》【】<=>{}()（）#&@“”^_|\\]")
 
 _POST_REPLACE: tuple[tuple[str, str], ...] = (
     ("/", "每"),
-    ("①", "一"), ("②", "二"), ("③", "三"), ("④", "四"), ("⑤", "五"),
-    ("⑥", "六"), ("⑦", "七"), ("⑧", "八"), ("⑨", "九"), ("⑩", "十"),
-    ("α", "阿尔法"), ("β", "贝塔"), ("γ", "伽玛"), ("Γ", "伽玛"), ("δ", "德尔塔"), ("Δ", "德尔塔"),
-    ("ε", "艾普西龙"), ("ζ", "捷塔"), ("η", "依塔"), ("θ", "西塔"), ("Θ", "西塔"), ("ι", "艾欧塔"),
-    ("κ", "喀帕"), ("λ", "拉姆达"), ("Λ", "拉姆达"), ("μ", "缪"), ("ν", "拗"), ("ξ", "克西"), ("Ξ", "克西"),
-    ("ο", "欧米克伦"), ("π", "派"), ("Π", "派"), ("ρ", "肉"), ("ς", "西格玛"), ("Σ", "西格玛"), ("σ", "西格玛"),
-    ("τ", "套"), ("υ", "宇普西龙"), ("φ", "服艾"), ("Φ", "服艾"), ("χ", "器"), ("ψ", "普赛"), ("Ψ", "普赛"),
-    ("ω", "欧米伽"), ("Ω", "欧米伽"),
+    ("①", "一"),
+    ("②", "二"),
+    ("③", "三"),
+    ("④", "四"),
+    ("⑤", "五"),
+    ("⑥", "六"),
+    ("⑦", "七"),
+    ("⑧", "八"),
+    ("⑨", "九"),
+    ("⑩", "十"),
+    ("α", "阿尔法"),
+    ("β", "贝塔"),
+    ("γ", "伽玛"),
+    ("Γ", "伽玛"),
+    ("δ", "德尔塔"),
+    ("Δ", "德尔塔"),
+    ("ε", "艾普西龙"),
+    ("ζ", "捷塔"),
+    ("η", "依塔"),
+    ("θ", "西塔"),
+    ("Θ", "西塔"),
+    ("ι", "艾欧塔"),
+    ("κ", "喀帕"),
+    ("λ", "拉姆达"),
+    ("Λ", "拉姆达"),
+    ("μ", "缪"),
+    ("ν", "拗"),
+    ("ξ", "克西"),
+    ("Ξ", "克西"),
+    ("ο", "欧米克伦"),
+    ("π", "派"),
+    ("Π", "派"),
+    ("ρ", "肉"),
+    ("ς", "西格玛"),
+    ("Σ", "西格玛"),
+    ("σ", "西格玛"),
+    ("τ", "套"),
+    ("υ", "宇普西龙"),
+    ("φ", "服艾"),
+    ("Φ", "服艾"),
+    ("χ", "器"),
+    ("ψ", "普赛"),
+    ("Ψ", "普赛"),
+    ("ω", "欧米伽"),
+    ("Ω", "欧米伽"),
     # leftover operators (after the arithmetic rule), also covers internet shorthand like "++"
-    ("+", "加"), ("-", "减"), ("×", "乘"), ("÷", "除"), ("=", "等"),
+    ("+", "加"),
+    ("-", "减"),
+    ("×", "乘"),
+    ("÷", "除"),
+    ("=", "等"),
 )
 
 # punctuation map applied after normalisation (v2 = chinese2; v1 lacks the two tildes)
 PUNCT_MAP_V2: dict[str, str] = {
-    "：": ",", "；": ",", "，": ",", "。": ".", "！": "!", "？": "?", "\n": ".", "·": ",", "、": ",",
-    "...": "…", "$": ".", "/": ",", "—": "-", "~": "…", "～": "…",
+    "：": ",",
+    "；": ",",
+    "，": ",",
+    "。": ".",
+    "！": "!",
+    "？": "?",
+    "\n": ".",
+    "·": ",",
+    "、": ",",
+    "...": "…",
+    "$": ".",
+    "/": ",",
+    "—": "-",
+    "~": "…",
+    "～": "…",
 }
 PUNCT_MAP_V1: dict[str, str] = {k: v for k, v in PUNCT_MAP_V2.items() if k not in ("~", "～")}
 
 _KEEP = re.compile(r"[^\u4e00-\u9fa5" + re.escape(PUNCTUATION) + r"]+")
 _PUNCT_RUN = re.compile("([" + re.escape(PUNCTUATION) + "])([" + re.escape(PUNCTUATION) + "])+")
+
+
+# Where upstream's own character table disagrees with OpenCC's (checked against upstream's table, in which later
+# pairs win): 於 乾 傢 嚮 stay as they are (upstream keeps 等於), 麼 → 麽, 餘 → 馀, and 姪 → 侄 (OpenCC leaves it).
+T2S_OVERRIDES: dict[str, str] = {"於": "於", "乾": "乾", "傢": "傢", "嚮": "嚮", "麼": "麽", "餘": "馀", "姪": "侄"}
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +131,11 @@ def _t2s_table() -> dict[int, str]:
         target = parts[1].split(" ")[0]
         if len(target) == 1 and target != parts[0]:
             table[ord(parts[0])] = target
+    for char, target in T2S_OVERRIDES.items():
+        if char == target:
+            table.pop(ord(char), None)
+        else:
+            table[ord(char)] = target
     return table
 
 
@@ -147,7 +212,9 @@ def text_normalize_v1(text: str) -> str:
     import cn2an  # optional heavy import, only the v1 path needs it
 
     try:
-        converted = cn2an.transform(text, "an2cn")
+        with warnings.catch_warnings():  # cn2an warns (and leaves the text) for digits of other scripts
+            warnings.simplefilter("ignore", UserWarning)
+            converted = cn2an.transform(text, "an2cn")
     except (ValueError, KeyError, IndexError) as exc:  # cn2an rejects some malformed numbers
         raise ValueError(f"cannot verbalise the numbers in {text[:50]!r}: {exc}") from exc
     return replace_punctuation(converted, PUNCT_MAP_V1)

@@ -6,7 +6,8 @@ inside `with gr.Tab(...)`. A tab uses:
     ctx.paths  -- `gpt_sovits.paths.ProjectPaths`: every folder/file name under the data root (`--root`)
     ctx.jobs   -- `gpt_sovits.jobs.JobRunner` over `ctx.paths.jobs`: start/stop/watch long stages
                   (most tabs just use `gpt_sovits.ui.job_panel.job_panel`, which wraps it)
-    ctx.t      -- `ctx.t("English text")` → the text in the UI language (see `gpt_sovits.ui.i18n`)
+    ctx.t      -- `ctx.t("English text")` → the text in the UI language (see `gpt_sovits.ui.i18n`);
+                  placeholders: `ctx.t("Found {n} clips", n=3)` (the key keeps `{n}`; str.format fills it)
     ctx.python -- the interpreter for child stages; argv usually starts `[ctx.python, "-m", "gpt_sovits", ...]`
     ctx.stage_argv("format", "--exp", name) -- that argv with `--root` filled in
 
@@ -16,8 +17,8 @@ No state of one browser session lives here: it is shared by all sessions and mus
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from gpt_sovits.jobs import JobRunner
 from gpt_sovits.paths import ProjectPaths
@@ -32,7 +33,7 @@ class UiContext:
     python: str = sys.executable
 
     @classmethod
-    def create(cls, root: str | None = None, lang: str = "en") -> "UiContext":
+    def create(cls, root: str | None = None, lang: str = "en") -> UiContext:
         """The usual context: data root `root` (default: the project folder), jobs in `<root>/logs/.jobs`."""
         paths = ProjectPaths(root) if root else ProjectPaths()
         return cls(paths=paths, jobs=JobRunner(paths.jobs), t=Translator(lang))

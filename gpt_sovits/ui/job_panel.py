@@ -29,9 +29,12 @@ the runner's refusal. The refresh timer ticks every second while a job runs and 
 from __future__ import annotations
 
 import html
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import gradio as gr
 
@@ -70,7 +73,7 @@ class JobPanel:
     timer: gr.Timer
     job_id: gr.Textbox
     result: gr.Textbox
-    loss_plot: gr.LinePlot | None = None
+    loss_plot: gr.HTML | None = None
 
 
 @dataclass
@@ -89,7 +92,7 @@ class PanelView:
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    s = int(round(seconds))
+    s = round(seconds)
     h, rem = divmod(s, 3600)
     m, s = divmod(rem, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
@@ -180,7 +183,7 @@ def start_job(ctx: UiContext, kind: str, make_job: Callable[..., JobRequest], va
         if req.exp:
             validate_name(req.exp)
         job = ctx.jobs.start(kind, req.exp, list(req.argv), outputs=list(req.outputs), env=req.env, cwd=req.cwd)
-    except (JobError, PathError, ValueError, FileNotFoundError) as e:
+    except (JobError, ValueError, OSError) as e:  # PathError is a ValueError
         return "", str(e)
     return job.id, ""
 
@@ -196,8 +199,6 @@ def _exp_value(value: Any) -> str:
 
 
 def _clock(ts: float) -> str:
-    import time
-
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
 
 
@@ -205,15 +206,49 @@ def _md_escape(text: str) -> str:
     return html.escape(text).replace("*", "\\*").replace("_", "\\_")
 
 
-def _loss_frame(losses: list[dict[str, Any]]):
-    import pandas as pd
+_PLOT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
-    rows = [
-        {"step": p["step"], "loss": float(v), "name": k}
-        for p in losses for k, v in p.items()
-        if k not in ("t", "step", "epoch") and isinstance(v, (int, float))
-    ]
-    return pd.DataFrame(rows, columns=["step", "loss", "name"])
+
+def loss_plot_svg(losses: list[dict[str, Any]], width: int = 640, height: int = 200, max_points: int = 400) -> str:
+    """An inline SVG line chart of every loss series against the step (plain HTML: no plotting library)."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for point in losses:
+        for name, value in point.items():
+            if name not in ("t", "step", "epoch") and isinstance(value, (int, float)) and math.isfinite(value):
+                series.setdefault(name, []).append((float(point["step"]), float(value)))
+    if not series:
+        return ""
+    xs = [x for pts in series.values() for x, _ in pts]
+    ys = [y for pts in series.values() for _, y in pts]
+    x0, x1 = min(xs), max(xs)
+    y0, y1 = min(ys), max(ys)
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    left, right, top, bottom = 48, 8, 8, 22
+    pw, ph = width - left - right, height - top - bottom
+
+    def sx(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * pw
+
+    def sy(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * ph
+
+    svg_open = (f'<svg class="gsv-loss-plot" viewBox="0 0 {width} {height}" width="100%" '
+                f'style="max-width:{width}px" xmlns="http://www.w3.org/2000/svg" font-size="11" fill="currentColor">')
+    parts = [svg_open,
+             f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#9ca3af"/>',
+             f'<text x="{left - 4}" y="{top + 10}" text-anchor="end">{y1:.4g}</text>',
+             f'<text x="{left - 4}" y="{top + ph}" text-anchor="end">{y0:.4g}</text>',
+             f'<text x="{left}" y="{height - 6}">{x0:.0f}</text>',
+             f'<text x="{left + pw}" y="{height - 6}" text-anchor="end">step {x1:.0f}</text>']
+    legend = []
+    for i, (name, pts) in enumerate(sorted(series.items())):
+        color = _PLOT_COLORS[i % len(_PLOT_COLORS)]
+        stride = max(1, len(pts) // max_points)
+        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts[::stride] + ([pts[-1]] if stride > 1 else []))
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{coords}"/>')
+        legend.append(f'<span style="color:{color}">■ {html.escape(name)} {pts[-1][1]:.4g}</span>')
+    parts.append("</svg>")
+    return "".join(parts) + '<div style="font-size:0.85em">' + " &nbsp; ".join(legend) + "</div>"
 
 
 def job_panel(
@@ -231,7 +266,7 @@ def job_panel(
 
     `inputs` are the form components whose values `make_job` receives (in order). `exp_input` is the component
     holding the experiment name, used to find the job again after a reload (None: jobs of this kind use exp "").
-    `loss_plot=True` adds a line plot of the `loss` values the stage reports.
+    `loss_plot=True` adds a line chart (inline SVG) of the `loss` values the stage reports.
     """
     t = ctx.t
     with gr.Group():
@@ -240,9 +275,7 @@ def job_panel(
             stop_btn = gr.Button(t(stop_label), variant="stop", interactive=False)
         status = gr.Markdown(t("No job has run yet."))
         progress = gr.HTML("")
-        plot = None
-        if loss_plot:
-            plot = gr.LinePlot(_loss_frame([]), x="step", y="loss", color="name", label=t("Loss"), height=220)
+        plot = gr.HTML("") if loss_plot else None
         log = gr.Textbox(label=t("Log"), lines=8, max_lines=16, interactive=False, autoscroll=True)
     job_id = gr.Textbox(visible=False)
     result = gr.Textbox(visible=False)
@@ -263,7 +296,7 @@ def job_panel(
             gr.Timer(RUNNING_TICK_S if view.running else IDLE_TICK_S),
         ]
         if plot is not None:
-            out.append(_loss_frame(view.losses))
+            out.append(loss_plot_svg(view.losses))
         return out
 
     def refresh(current_id: str, *exp_value: Any) -> list[Any]:
@@ -291,10 +324,12 @@ def job_panel(
         exp = _exp_value(exp_value[0]) if exp_value else ""
         return render(view_job(ctx, kind, current_id, exp, log_lines), error)
 
-    timer.tick(refresh, inputs=[job_id, *exp_components], outputs=outputs, show_progress="hidden")
+    timer.tick(refresh, inputs=[job_id, *exp_components], outputs=outputs, show_progress="hidden",
+               concurrency_limit=None)  # cheap reads: never wait behind a slow handler
     start_btn.click(on_start, inputs=[*inputs, *exp_components], outputs=outputs)
     stop_btn.click(on_stop, inputs=[job_id, *exp_components], outputs=outputs)
     if exp_input is not None:
-        exp_input.change(lambda *v: refresh("", *v), inputs=exp_components, outputs=outputs, show_progress="hidden")
+        exp_input.change(lambda *v: refresh("", *v), inputs=exp_components, outputs=outputs, show_progress="hidden",
+                         concurrency_limit=None)
     return JobPanel(start=start_btn, stop=stop_btn, status=status, progress=progress, log=log, timer=timer,
                     job_id=job_id, result=result, loss_plot=plot)

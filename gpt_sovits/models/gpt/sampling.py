@@ -68,9 +68,14 @@ def exponential_race(probs: torch.Tensor, generator: torch.Generator | None = No
     """One categorical draw per row: argmax(p / q), q ~ Exp(1). [B, V] → [B, 1] int64.
 
     Draws exactly `probs.numel()` numbers from the generator, like upstream, so with the same seed the same ids
-    come out.
+    come out. The generator may live on another device than `probs` (e.g. a CPU generator for a GPU model).
     """
-    q = torch.empty_like(probs).exponential_(1.0, generator=generator)
+    if generator is not None and generator.device != probs.device:
+        # a CPU generator driving a GPU model: draw on the generator's device, so a seed means the same noise
+        q = torch.empty(probs.shape, dtype=probs.dtype, device=generator.device).exponential_(1.0, generator=generator)
+        q = q.to(probs.device)
+    else:
+        q = torch.empty_like(probs).exponential_(1.0, generator=generator)
     return torch.argmax(probs / q, dim=-1, keepdim=True)
 
 

@@ -8,8 +8,9 @@ see checkpoints.py). Semantics follow ARCHITECTURE §3 and the reference bundle.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +39,7 @@ class T2SModelConfig:
     EOS: int = 1024
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "T2SModelConfig":
+    def from_config(cls, config: dict[str, Any]) -> T2SModelConfig:
         """Accept the full s1 config ({"model": {...}, ...}) or just its model section."""
         section = config.get("model", config)
         names = cls.__dataclass_fields__.keys()

@@ -1,0 +1,271 @@
+"""The label editor's core: open a `.list`, page through clips, fix text and language, delete, merge, split, undo.
+
+Every change is saved at once. Before each save the file as it was is copied to `<list>.bak`, and both writes are
+atomic, so a crash leaves the old or the new file, never a truncated one. Undo swaps the file and its `.bak` (one
+step; undoing twice redoes). Audio files are never overwritten: merge and split write new files next to the
+originals and keep them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from gpt_sovits.asr.check import ListCheckReport, audio_duration, check_list
+from gpt_sovits.asr.listfile import (
+    LANGUAGES,
+    ListEntry,
+    ListFormatError,
+    format_list,
+    normalize_lang,
+    parse_list_text,
+    read_list,
+    resolve_audio_path,
+)
+from gpt_sovits.asr.whisper import read_sidecar
+from gpt_sovits.audio.io import AudioError, atomic_write_bytes, load_audio_with_rate, resample, save_wav
+
+SORTS = ("list order", "confidence", "shortest first", "longest first")
+CJK_LANGS = {"zh", "ja", "yue"}
+MIN_PIECE_SECONDS = 0.1
+
+
+class EditorError(ValueError):
+    """An edit that cannot be done as asked; the message says why."""
+
+
+class EditorConflict(EditorError):
+    """The file changed on disk since it was opened here; reopen it before editing."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One clip as the table shows it; `index` is its position in the `.list`."""
+
+    index: int
+    path: str
+    audio_path: Path
+    text: str
+    lang: str
+    duration: float | None
+    avg_logprob: float | None
+    no_speech_prob: float | None
+
+
+def _unique_path(folder: Path, stem: str, suffix: str = ".wav") -> Path:
+    candidate = folder / f"{stem}{suffix}"
+    n = 2
+    while candidate.exists():
+        candidate = folder / f"{stem}_{n}{suffix}"
+        n += 1
+    return candidate
+
+
+class LabelEditor:
+    """An open `.list` and its clips. Holds no UI state; every method that changes something saves."""
+
+    def __init__(self, list_path: str | Path, audio_dir: str | Path | None = None):
+        self.list_path = Path(list_path).expanduser()
+        self.audio_dir = Path(audio_dir).expanduser() if audio_dir else None
+        if not self.list_path.is_file():
+            raise EditorError(f"List file not found: {self.list_path}")
+        self._disk_bytes = self.list_path.read_bytes()
+        try:
+            self.entries: list[ListEntry] = read_list(self.list_path)
+        except ListFormatError as e:
+            raise EditorError(f"{e} Fix that line in a text editor first (the editor never drops lines).") from None
+        self.confidence = read_sidecar(self.list_path)
+        self._durations: dict[Path, float | None] = {}
+
+    @property
+    def bak_path(self) -> Path:
+        return self.list_path.with_name(self.list_path.name + ".bak")
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the file as this editor last read or wrote it (a UI keeps it to spot stale views)."""
+        return hashlib.sha1(self._disk_bytes).hexdigest()
+
+    @property
+    def can_undo(self) -> bool:
+        return self.bak_path.is_file()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # ---- reading ----------------------------------------------------------------------------------------------
+    def audio_path(self, index: int) -> Path:
+        return resolve_audio_path(self._entry(index).path, self.list_path, self.audio_dir)
+
+    def duration(self, index: int) -> float | None:
+        path = self.audio_path(index)
+        if path not in self._durations:
+            try:
+                self._durations[path] = audio_duration(path)
+            except (FileNotFoundError, AudioError, OSError):
+                self._durations[path] = None
+        return self._durations[path]
+
+    def row(self, index: int) -> Row:
+        e = self._entry(index)
+        conf = self.confidence.get(e.path) or self.confidence.get(str(self.audio_path(index).resolve())) or {}
+        return Row(index, e.path, self.audio_path(index), e.text, e.lang, self.duration(index),
+                   conf.get("avg_logprob"), conf.get("no_speech_prob"))
+
+    def order(self, sort: str = "list order") -> list[int]:
+        """Entry indices in display order; doubtful clips first for "confidence" (lowest avg log-prob first)."""
+        idx = list(range(len(self.entries)))
+        if sort == "list order":
+            return idx
+        if sort == "confidence":
+            def key(i: int) -> tuple[int, float]:
+                lp = self.row(i).avg_logprob
+                return (1, 0.0) if lp is None else (0, lp)
+            return sorted(idx, key=key)
+        if sort in ("shortest first", "longest first"):
+            sign = 1.0 if sort == "shortest first" else -1.0
+            return sorted(idx, key=lambda i: (self.duration(i) is None, sign * (self.duration(i) or 0.0)))
+        raise EditorError(f"Unknown sort {sort!r}; choose one of: {', '.join(SORTS)}.")
+
+    def page(self, page: int, page_size: int = 10, sort: str = "list order") -> tuple[list[Row], int]:
+        """Rows of one page (0-based, clamped) and the number of pages."""
+        order = self.order(sort)
+        n_pages = max(1, math.ceil(len(order) / page_size))
+        page = min(max(page, 0), n_pages - 1)
+        return [self.row(i) for i in order[page * page_size:(page + 1) * page_size]], n_pages
+
+    def check(self) -> ListCheckReport:
+        return check_list(self.list_path, self.audio_dir)
+
+    # ---- changes (each one saves) ------------------------------------------------------------------------------
+    def edit(self, index: int, text: str | None = None, lang: str | None = None) -> None:
+        """Change an entry's text and/or language. Text with '|' or a line break is refused."""
+        e = self._entry(index)
+        new = e
+        if text is not None:
+            new = replace(new, text=text.strip())
+        if lang is not None:
+            if normalize_lang(lang) is None:
+                raise EditorError(f"Language {lang!r} is not one training accepts ({', '.join(LANGUAGES)}).")
+            new = replace(new, lang=lang)
+        if new == e:
+            return
+        self._save(self.entries[:index] + [new] + self.entries[index + 1:])
+
+    def delete(self, indices: list[int]) -> None:
+        """Remove entries from the list (their audio files stay on disk)."""
+        drop = {self._check_index(i) for i in indices}
+        if not drop:
+            raise EditorError("Select at least one clip to delete.")
+        self._save([e for i, e in enumerate(self.entries) if i not in drop])
+
+    def merge(self, indices: list[int], gap_seconds: float = 0.0) -> int:
+        """Join consecutive clips into a new wav (originals kept) with `gap_seconds` of silence between them.
+
+        Texts are joined with a space (no space for zh, ja, yue). Returns the merged entry's index."""
+        idx = sorted({self._check_index(i) for i in indices})
+        if len(idx) < 2:
+            raise EditorError("Select at least two clips to merge.")
+        if idx != list(range(idx[0], idx[-1] + 1)):
+            raise EditorError("Only consecutive clips (in list order) can be merged.")
+        if not 0.0 <= gap_seconds <= 10.0:
+            raise EditorError("The gap between merged clips must be between 0 and 10 seconds.")
+        first = self.entries[idx[0]]
+        src = self.audio_path(idx[0])
+        audio0, sr = self._load(idx[0])
+        pieces = [audio0]
+        for i in idx[1:]:
+            audio, sr_i = self._load(i)
+            pieces.append(np.zeros(round(gap_seconds * sr), dtype=np.float32))
+            pieces.append(resample(audio, sr_i, sr))
+        sep = "" if normalize_lang(first.lang) in CJK_LANGS else " "
+        text = sep.join(self.entries[i].text.strip() for i in idx if self.entries[i].text.strip())
+        merged = replace(first, text=text)
+        merged.validate()
+        out = _unique_path(src.parent, f"{src.stem}_merged")
+        save_wav(out, np.concatenate(pieces), sr)
+        new_entry = replace(merged, path=self._entry_path_for(first.path, out))
+        self._save(self.entries[:idx[0]] + [new_entry] + self.entries[idx[-1] + 1:])
+        return idx[0]
+
+    def split(self, index: int, at_seconds: float) -> tuple[int, int]:
+        """Cut a clip at `at_seconds` into two new wavs (original kept); both entries start with its text."""
+        e = self._entry(index)
+        src = self.audio_path(index)
+        audio, sr = self._load(index)
+        cut = round(at_seconds * sr)
+        min_samples = int(MIN_PIECE_SECONDS * sr)
+        if not min_samples <= cut <= len(audio) - min_samples:
+            raise EditorError(f"The split point must lie between {MIN_PIECE_SECONDS} s and "
+                              f"{len(audio) / sr - MIN_PIECE_SECONDS:.2f} s for this {len(audio) / sr:.2f} s clip.")
+        first = _unique_path(src.parent, f"{src.stem}_part1")
+        save_wav(first, audio[:cut], sr)
+        second = _unique_path(src.parent, f"{src.stem}_part2")
+        save_wav(second, audio[cut:], sr)
+        a = replace(e, path=self._entry_path_for(e.path, first))
+        b = replace(e, path=self._entry_path_for(e.path, second))
+        self._save(self.entries[:index] + [a, b] + self.entries[index + 1:])
+        return index, index + 1
+
+    def undo(self) -> None:
+        """Swap the file with its `.bak` (the state before the last change); a second undo redoes."""
+        if not self.can_undo:
+            raise EditorError("Nothing to undo: there is no backup of this list yet.")
+        previous = self.bak_path.read_bytes()
+        self._check_disk()
+        try:
+            tmp_entries = parse_list_text(previous.decode("utf-8-sig"), str(self.bak_path))
+        except (ListFormatError, UnicodeDecodeError) as e:
+            raise EditorError(f"The backup cannot be restored: {e}") from None
+        atomic_write_bytes(self.bak_path, self._disk_bytes)
+        atomic_write_bytes(self.list_path, previous)
+        self._disk_bytes = previous
+        self.entries = tmp_entries
+
+    def reload(self) -> None:
+        """Forget unsaved state (there is none) and read the file again, e.g. after it changed on disk."""
+        self.__init__(self.list_path, self.audio_dir)
+
+    # ---- helpers -----------------------------------------------------------------------------------------------
+    def _check_index(self, index: int) -> int:
+        if not 0 <= index < len(self.entries):
+            raise EditorError(f"No clip number {index} (the list has {len(self.entries)}).")
+        return index
+
+    def _entry(self, index: int) -> ListEntry:
+        return self.entries[self._check_index(index)]
+
+    def _load(self, index: int) -> tuple[np.ndarray, int]:
+        path = self.audio_path(index)
+        try:
+            return load_audio_with_rate(path)
+        except AudioError as e:
+            raise EditorError(f"Cannot read the audio of clip {index}: {e}") from None
+
+    def _entry_path_for(self, old_entry_path: str, new_file: Path) -> str:
+        """Write the new clip's path in the style of the old one (same folder part, absolute or relative)."""
+        old = Path(old_entry_path.strip().replace("\\", "/"))
+        return str(old.parent / new_file.name) if str(old.parent) != "." else new_file.name
+
+    def _check_disk(self) -> None:
+        current = self.list_path.read_bytes() if self.list_path.exists() else b""
+        if current != self._disk_bytes:
+            raise EditorConflict(f"{self.list_path} was changed by another program since it was opened here; "
+                                 "reopen it (your last change was not saved).")
+
+    def _save(self, entries: list[ListEntry]) -> None:
+        """Back up the file as it is, then write the new content; in-memory state changes only on success."""
+        try:
+            data = format_list(entries).encode("utf-8")  # validates every entry before touching the disk
+        except ListFormatError as e:
+            raise EditorError(str(e)) from None
+        self._check_disk()
+        atomic_write_bytes(self.bak_path, self._disk_bytes)
+        atomic_write_bytes(self.list_path, data)
+        self._disk_bytes = data
+        self.entries = entries
+

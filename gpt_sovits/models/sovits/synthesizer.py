@@ -1,0 +1,185 @@
+"""``SynthesizerTrn``: the SoVITS v1/v2 generator (semantic tokens + phones + reference timbre → 32 kHz wave).
+
+Submodules in upstream's state-dict order: ``enc_p`` (prior TextEncoder with MRTE), ``dec`` (HiFi-GAN), ``enc_q``
+(posterior encoder, training only — finetuned weight files drop it), ``flow`` (coupling flow), ``ref_enc``
+(MelStyleEncoder → ``ge``), ``ssl_proj`` (HuBERT 50 Hz → 25 Hz), ``quantizer`` (frozen 1×1024 codebook).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .commons import rand_slice_segments, time_mask
+from .encoders import SSL_DIM, PosteriorEncoder, TextEncoder
+from .generator import Generator
+from .modules import ResidualCouplingBlock
+from .quantize import ResidualVectorQuantizer
+from .style_encoder import MelStyleEncoder
+
+SUPPORTED_VERSIONS = ("v1", "v2")
+V2_REF_BINS = 704  # v2's ref_enc reads only spectrogram bins 0..703 (≈ 0–11 kHz)
+
+
+class SynthesizerTrn(nn.Module):
+    """Built like upstream: ``SynthesizerTrn(spec_channels, segment_size, **hps.model)``.
+
+    Unknown keyword arguments (``n_layers_q``, ``use_spectral_norm``, ``use_sdp``, …) are accepted and ignored, as
+    upstream does; ``n_speakers`` is accepted but unused (there is no speaker embedding).
+    """
+
+    def __init__(
+        self,
+        spec_channels: int,
+        segment_size: int,
+        inter_channels: int,
+        hidden_channels: int,
+        filter_channels: int,
+        n_heads: int,
+        n_layers: int,
+        kernel_size: int,
+        p_dropout: float,
+        resblock: str,
+        resblock_kernel_sizes: list[int],
+        resblock_dilation_sizes: list[list[int]],
+        upsample_rates: list[int],
+        upsample_initial_channel: int,
+        upsample_kernel_sizes: list[int],
+        n_speakers: int = 0,
+        gin_channels: int = 0,
+        semantic_frame_rate: str | None = None,
+        freeze_quantizer: bool | None = None,
+        version: str = "v2",
+        **_ignored,
+    ) -> None:
+        super().__init__()
+        if version not in SUPPORTED_VERSIONS:
+            raise ValueError(
+                f"SoVITS version {version!r} is not supported yet (supported: {', '.join(SUPPORTED_VERSIONS)})"
+            )
+        if semantic_frame_rate not in ("25hz", "50hz"):
+            raise ValueError(f"semantic_frame_rate must be '25hz' or '50hz', got {semantic_frame_rate!r}")
+        self.spec_channels = spec_channels
+        self.segment_size = segment_size
+        self.inter_channels = inter_channels
+        self.gin_channels = gin_channels
+        self.semantic_frame_rate = semantic_frame_rate
+        self.freeze_quantizer = bool(freeze_quantizer)
+        self.version = version
+
+        self.enc_p = TextEncoder(inter_channels, hidden_channels, filter_channels, n_heads, n_layers, kernel_size,
+                                 p_dropout, version=version)
+        self.dec = Generator(inter_channels, resblock, resblock_kernel_sizes, resblock_dilation_sizes,
+                             upsample_rates, upsample_initial_channel, upsample_kernel_sizes, gin_channels=gin_channels)
+        self.enc_q = PosteriorEncoder(spec_channels, inter_channels, hidden_channels, 5, 1, 16,
+                                      gin_channels=gin_channels)
+        self.flow = ResidualCouplingBlock(inter_channels, hidden_channels, 5, 1, 4, gin_channels=gin_channels)
+        self.ref_bins = V2_REF_BINS if version != "v1" else spec_channels
+        self.ref_enc = MelStyleEncoder(self.ref_bins, style_vector_dim=gin_channels)
+        if semantic_frame_rate == "25hz":
+            self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, 2, stride=2)
+        else:
+            self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, 1, stride=1)
+        self.quantizer = ResidualVectorQuantizer(dimension=SSL_DIM, n_q=1, bins=1024)
+
+    # -- pieces shared by training and inference ------------------------------------------------------------------
+
+    def reference_embedding(self, refer: torch.Tensor, refer_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Timbre vector ``ge [B, gin, 1]`` from a linear spectrogram ``[B, spec_channels, T]``."""
+        if refer_mask is None:
+            lengths = torch.tensor([refer.size(2)], dtype=torch.long, device=refer.device)
+            refer_mask = time_mask(lengths, refer.size(2), refer.dtype)  # [1, 1, T], broadcast over B
+        return self.ref_enc(refer[:, : self.ref_bins] * refer_mask, refer_mask)
+
+    def _upsample_codes(self, quantized: torch.Tensor) -> torch.Tensor:
+        """25 Hz → 50 Hz by nearest repetition so the sequence lines up with spectrogram frames."""
+        if self.semantic_frame_rate == "25hz":
+            return F.interpolate(quantized, size=int(quantized.shape[-1] * 2), mode="nearest")
+        return quantized
+
+    # -- training ---------------------------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        ssl: torch.Tensor,  # [B, 768, T50] HuBERT features
+        y: torch.Tensor,  # [B, spec_channels, T] linear spectrogram
+        y_lengths: torch.Tensor,  # [B]
+        text: torch.Tensor,  # [B, N]
+        text_lengths: torch.Tensor,  # [B]
+        generator: torch.Generator | None = None,
+    ):
+        """Training pass → ``(o [B,1,segment·hop], commit_loss, ids_slice, y_mask, z_mask,
+        (z, z_p, m_p, logs_p, m_q, logs_q), quantized)`` as upstream (``y_mask`` returned twice).
+
+        The reference encoder sees the same utterance it reconstructs (upstream's choice). The SSL projection and
+        codebook run without gradient (upstream's ``freeze_quantizer``: eval mode, no straight-through path, so no
+        gradient reaches them either; a trainable codebook is not implemented). ``generator`` drives the posterior
+        noise and the random slice (default: torch's global RNG, as upstream).
+        """
+        if self.enc_q is None:
+            raise RuntimeError("this SoVITS model was loaded for inference without its posterior encoder (enc_q); "
+                               "training must start from a pretrained G file, which contains it")
+        y_mask = time_mask(y_lengths, y.size(2), y.dtype)
+        ge = self.reference_embedding(y, y_mask)
+
+        if not self.freeze_quantizer:
+            raise NotImplementedError(
+                "training with a trainable codebook (model.freeze_quantizer=false) is not implemented; upstream's "
+                "SoVITS configs always freeze it"
+            )
+        self.ssl_proj.eval()
+        self.quantizer.eval()
+        with torch.no_grad():
+            quantized, _codes, commit_loss = self.quantizer(self.ssl_proj(ssl))
+        quantized = self._upsample_codes(quantized)
+
+        _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge)
+        z, m_q, logs_q, y_mask = self.enc_q(y, y_lengths, g=ge, generator=generator)
+        z_p = self.flow(z, y_mask, g=ge)
+        z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_size, generator=generator)
+        o = self.dec(z_slice, g=ge)
+        return o, commit_loss, ids_slice, y_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q), quantized
+
+    # -- inference -------------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def extract_latent(self, ssl: torch.Tensor) -> torch.Tensor:
+        """HuBERT features ``[B, 768, T50]`` → semantic codes ``[B, n_q=1, T50 // 2]`` (upstream's layout;
+        callers take ``codes[0, 0]``)."""
+        codes = self.quantizer.encode(self.ssl_proj(ssl))  # [n_q, B, T25]
+        return codes.transpose(0, 1)
+
+    @torch.no_grad()
+    def decode(
+        self,
+        codes: torch.Tensor,  # [n_q=1, B, T25]
+        text: torch.Tensor,  # [B, N] target phone ids
+        refer: torch.Tensor | list[torch.Tensor] | None,  # [B, spec_channels, Tref] or a list of them
+        noise_scale: float = 0.5,
+        speed: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Semantic codes + phones + reference spectrogram(s) → wave ``[B, 1, 2·T25·hop]`` (speed 1).
+
+        Several references: ``ge`` is the mean of their per-reference vectors. ``speed`` resamples the prior to
+        ``int(2·T25 / speed) + 1`` frames. The prior noise comes from ``generator`` (default: global RNG).
+        """
+        if isinstance(refer, (list, tuple)):
+            if not refer:
+                raise ValueError("decode needs at least one reference spectrogram")
+            ge = torch.stack([self.reference_embedding(r) for r in refer], 0).mean(0)
+        elif refer is not None:
+            ge = self.reference_embedding(refer)
+        else:
+            ge = None
+
+        y_lengths = torch.tensor([codes.size(2) * 2], dtype=torch.long, device=codes.device)
+        text_lengths = torch.tensor([text.size(-1)], dtype=torch.long, device=text.device)
+
+        quantized = self._upsample_codes(self.quantizer.decode(codes))  # [B, 768, 2·T25]
+        _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge, speed=speed)
+        noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
+        z_p = m_p + noise * torch.exp(logs_p) * noise_scale
+        z = self.flow(z_p, y_mask, g=ge, reverse=True)
+        return self.dec(z * y_mask, g=ge)

@@ -1,0 +1,71 @@
+"""0 ASR tab: transcribe a folder of clips with faster-whisper into a `.list`, as a job.
+
+Thin: the form becomes `python -m gpt_sovits asr ...` (see `gpt_sovits.asr.cli`); finding the model and every
+decision about what is written live in `gpt_sovits.asr.whisper`.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from gpt_sovits.asr.whisper import ASR_LANGUAGES, COMPUTE_TYPES, DEVICES, WhisperModelNotFound, find_whisper_model
+from gpt_sovits.paths import WHISPER_SIZES, resolve_inside, validate_name
+from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.job_panel import JobRequest, job_panel
+
+
+def asr_request(ctx: UiContext, dataset: str, input_dir: str, output_list: str, size: str, model_dir: str,
+                language: str, device: str, precision: str) -> JobRequest:
+    """The job for the form; defaults: input datasets/<name>/sliced, output datasets/<name>/<name>.list."""
+    name = validate_name(dataset or "", "dataset name")
+    roots = ctx.paths.allowed_roots
+    folder = ctx.paths.dataset(name)
+    inp = resolve_inside(input_dir, roots, "input folder") if input_dir and input_dir.strip() else folder / "sliced"
+    if not inp.is_dir():
+        raise ValueError(ctx.t("The input folder does not exist: {path}", path=inp))
+    out = (resolve_inside(output_list, roots, "output list") if output_list and output_list.strip()
+           else folder / f"{name}.list")
+    if out.suffix != ".list":
+        raise ValueError(ctx.t("The output file must end in .list: {path}", path=out))
+    mdir = resolve_inside(model_dir, roots, "model folder") if model_dir and model_dir.strip() else None
+    find_whisper_model(ctx.paths, size, mdir)  # a missing model is said before a job starts
+    argv: list[object] = [inp, "--output", out, "--model-size", size, "--language", language, "--device", device,
+                          "--precision", precision, "--speaker", name]
+    if mdir is not None:
+        argv += ["--model-dir", mdir]
+    return JobRequest(exp=name, argv=ctx.stage_argv("asr", *argv), outputs=[out])
+
+
+def model_status(ctx: UiContext, size: str, model_dir: str) -> str:
+    try:
+        mdir = resolve_inside(model_dir, ctx.paths.allowed_roots, "model folder") if model_dir and model_dir.strip() \
+            else None
+        return "✅ " + ctx.t("Model found: {path}", path=find_whisper_model(ctx.paths, size, mdir))
+    except (WhisperModelNotFound, ValueError) as e:
+        return "❌ " + str(e)
+
+
+def build(ctx: UiContext) -> None:
+    t = ctx.t
+    gr.Markdown(t("Transcribe clips with faster-whisper into a .list file (path|speaker|language|text). Clips in a "
+                  "language training cannot use are held back and listed in the log for review."))
+    with gr.Row():
+        dataset = gr.Textbox(label=t("Dataset name"), placeholder="my_voice")
+        input_dir = gr.Textbox(label=t("Clips folder (empty: datasets/<dataset>/sliced)"))
+        output_list = gr.Textbox(label=t("Output .list (empty: datasets/<dataset>/<dataset>.list)"))
+    with gr.Row():
+        size = gr.Dropdown(list(WHISPER_SIZES), value="large-v3", label=t("Model size"))
+        model_dir = gr.Textbox(label=t("Model folder (empty: pretrained_models/faster-whisper-<size>)"))
+        language = gr.Dropdown(list(ASR_LANGUAGES), value="auto", label=t("Language"))
+        device = gr.Dropdown(list(DEVICES), value="auto", label=t("Device"))
+        precision = gr.Dropdown(list(COMPUTE_TYPES), value="auto",
+                                label=t("Precision (auto: int8 on CPU, float16 on CUDA)"))
+    status = gr.Markdown(model_status(ctx, "large-v3", ""))
+    for comp in (size, model_dir):
+        comp.change(lambda s, m: model_status(ctx, s, m), inputs=[size, model_dir], outputs=status)
+
+    def make_job(*values) -> JobRequest:
+        return asr_request(ctx, *values)
+
+    job_panel(ctx, kind="asr", inputs=[dataset, input_dir, output_list, size, model_dir, language, device, precision],
+              make_job=make_job, exp_input=dataset, start_label="Start ASR")

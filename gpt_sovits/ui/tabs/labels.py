@@ -1,0 +1,234 @@
+"""0 Labels tab: the label editor (replaces upstream's separate subfix app) and the `.list` check panel.
+
+Thin: every action opens `gpt_sovits.asr.editor.LabelEditor` on the file, does one thing, and shows the page
+again. Every change is saved at once by the editor (with a `.bak` and one step of undo). The session keeps only
+a small dict (file, page, sort, which entries are shown and their audio paths), so a view made from an older
+version of the file (entries since deleted, merged or moved) is never acted upon: the tab reloads it instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from gpt_sovits.asr.editor import SORTS, EditorError, LabelEditor, Row
+from gpt_sovits.asr.listfile import LANGUAGES
+from gpt_sovits.paths import resolve_inside
+from gpt_sovits.ui.context import UiContext
+
+PAGE_SIZE = 10
+# All editor events share one queue slot: two saves to one file never interleave (blur + click, two tabs...).
+SERIAL = {"concurrency_limit": 1, "concurrency_id": "label-editor"}
+CHECK_HEADERS = ["line", "level", "problem", "audio", "message"]
+
+
+def empty_state() -> dict[str, Any]:
+    return {"list": "", "audio_dir": "", "page": 0, "sort": SORTS[0], "indices": [], "paths": []}
+
+
+def open_editor(ctx: UiContext, state: dict[str, Any]) -> LabelEditor:
+    if not state.get("list"):
+        raise EditorError(ctx.t("Open a .list file first."))
+    roots = ctx.paths.allowed_roots
+    list_path = resolve_inside(state["list"], roots, "list file")
+    audio_dir = resolve_inside(state["audio_dir"], roots, "audio folder") if state.get("audio_dir") else None
+    return LabelEditor(list_path, audio_dir)
+
+
+def row_info(row: Row) -> str:
+    parts = [f"#{row.index + 1}"]
+    parts.append(f"{row.duration:.2f} s" if row.duration is not None else "⚠️ audio missing")
+    if row.avg_logprob is not None:
+        parts.append(f"avg log-prob {row.avg_logprob:.2f}")
+    if row.no_speech_prob is not None:
+        parts.append(f"no-speech {row.no_speech_prob:.2f}")
+    return " · ".join(parts)
+
+
+def page_view(ctx: UiContext, ed: LabelEditor | None, state: dict[str, Any], message: str) -> list[Any]:
+    """Values for [state, status, page_label, *rows(check, audio, text, lang, info)]."""
+    t = ctx.t
+    rows: list[Row] = []
+    n_pages = 1
+    if ed is not None:
+        rows, n_pages = ed.page(int(state["page"]), PAGE_SIZE, state["sort"])
+        state = {**state, "page": min(int(state["page"]), n_pages - 1),
+                 "indices": [r.index for r in rows], "paths": [r.path for r in rows]}
+    else:
+        state = {**state, "indices": [], "paths": []}
+    label = t("Page {page} of {pages}", page=state["page"] + 1, pages=n_pages)
+    if ed is not None:
+        label += " · " + t("{n} clips", n=len(ed)) + (" · " + t("undo available") if ed.can_undo else "")
+    out: list[Any] = [state, message, label]
+    for i in range(PAGE_SIZE):
+        if i < len(rows):
+            r = rows[i]
+            choices = list(LANGUAGES) + ([r.lang] if r.lang not in LANGUAGES else [])
+            audio = str(r.audio_path) if r.duration is not None else None
+            out += [gr.update(value=False, visible=True), gr.update(value=audio, visible=True),
+                    gr.update(value=r.text, visible=True, label=Path(r.path).name),
+                    gr.update(value=r.lang, choices=choices, visible=True), gr.update(value=row_info(r), visible=True)]
+        else:
+            out += [gr.update(value=False, visible=False), gr.update(value=None, visible=False),
+                    gr.update(value="", visible=False), gr.update(visible=False), gr.update(value="", visible=False)]
+    return out
+
+
+def run_action(ctx: UiContext, state: dict[str, Any], action: Callable[[LabelEditor], str]) -> list[Any]:
+    """Open the file, refuse to act on a stale view, do `action`, and show the page again."""
+    try:
+        ed = open_editor(ctx, state)
+    except (EditorError, ValueError, OSError) as e:
+        return page_view(ctx, None, state, "⚠️ " + str(e))
+    shown = zip(state.get("indices", []), state.get("paths", []))
+    if any(idx >= len(ed) or ed.entries[idx].path != path for idx, path in shown):
+        return page_view(ctx, ed, state, "⚠️ " + ctx.t("The file changed on disk; it was reloaded. Nothing was "
+                                                        "changed — check the page and try again."))
+    try:
+        message = action(ed)
+    except (EditorError, ValueError, OSError) as e:
+        message = "⚠️ " + str(e)
+    return page_view(ctx, ed, state, message)
+
+
+def selected_indices(state: dict[str, Any], checks: tuple[bool, ...]) -> list[int]:
+    return [idx for idx, on in zip(state.get("indices", []), checks) if on]
+
+
+def build(ctx: UiContext) -> None:
+    t = ctx.t
+    gr.Markdown(t("Check and fix the transcripts. Every change is saved at once; the previous file is kept as "
+                  "`<list>.bak` and Undo restores it. Audio files are never overwritten: merge and split write new "
+                  "files."))
+    state = gr.State(empty_state())
+    with gr.Row():
+        list_path = gr.Textbox(label=t(".list file"), scale=3)
+        audio_dir = gr.Textbox(label=t("Audio folder (optional: audio = folder/<file name>)"), scale=2)
+        open_btn = gr.Button(t("Open"), variant="primary", scale=1)
+    with gr.Row():
+        sort = gr.Dropdown(list(SORTS), value=SORTS[0], label=t("Sort"))
+        prev_btn = gr.Button(t("Previous page"))
+        next_btn = gr.Button(t("Next page"))
+        page_label = gr.Markdown("")
+    status = gr.Markdown("")
+    row_components: list[gr.components.Component] = []
+    checks, texts, langs = [], [], []
+    for i in range(PAGE_SIZE):
+        with gr.Row(equal_height=True):
+            check = gr.Checkbox(label=t("select"), value=False, visible=False, scale=0, min_width=80)
+            audio = gr.Audio(type="filepath", interactive=False, visible=False, show_label=False, scale=2)
+            text = gr.Textbox(label="", visible=False, scale=4, lines=1, max_lines=3)
+            lang = gr.Dropdown(list(LANGUAGES), label=t("language"), visible=False, scale=1, min_width=90)
+            info = gr.Markdown("", visible=False)
+        row_components += [check, audio, text, lang, info]
+        checks.append(check)
+        texts.append(text)
+        langs.append(lang)
+    with gr.Row():
+        delete_btn = gr.Button(t("Delete selected"), variant="stop")
+        gap = gr.Slider(0, 2, value=0.3, step=0.01, label=t("Silence between merged clips (s)"))
+        merge_btn = gr.Button(t("Merge selected"))
+        split_at = gr.Number(1.0, label=t("Split point (s)"))
+        split_btn = gr.Button(t("Split selected"))
+        undo_btn = gr.Button(t("Undo last change"))
+    with gr.Accordion(t("Check the list"), open=False):
+        check_btn = gr.Button(t("Check"))
+        totals = gr.Markdown("")
+        problems = gr.Dataframe(headers=CHECK_HEADERS, value=[], interactive=False, wrap=True)
+
+    view_outputs = [state, status, page_label, *row_components]
+
+    def on_open(list_value: str, audio_value: str, sort_value: str):
+        new = {**empty_state(), "list": (list_value or "").strip(), "audio_dir": (audio_value or "").strip(),
+               "sort": sort_value}
+        return run_action(ctx, new, lambda ed: t("Opened {path}", path=ed.list_path))
+
+    def on_page(delta: int) -> Callable:
+        def handler(st: dict[str, Any], sort_value: str):
+            new = {**st, "page": max(0, int(st.get("page", 0)) + delta), "sort": sort_value, "indices": [],
+                   "paths": []}
+            return run_action(ctx, new, lambda ed: "")
+        return handler
+
+    def on_text(i: int) -> Callable:
+        def handler(st: dict[str, Any], value: str):
+            if i >= len(st.get("indices", [])):
+                return run_action(ctx, st, lambda ed: "")
+            idx = st["indices"][i]
+
+            def act(ed: LabelEditor) -> str:
+                if ed.entries[idx].text == (value or "").strip():
+                    return ""
+                ed.edit(idx, text=value or "")
+                return t("Saved the text of clip #{n}.", n=idx + 1)
+            return run_action(ctx, st, act)
+        return handler
+
+    def on_lang(i: int) -> Callable:
+        def handler(st: dict[str, Any], value: str):
+            if i >= len(st.get("indices", [])):
+                return run_action(ctx, st, lambda ed: "")
+            idx = st["indices"][i]
+
+            def act(ed: LabelEditor) -> str:
+                ed.edit(idx, lang=value)
+                return t("Saved the language of clip #{n}.", n=idx + 1)
+            return run_action(ctx, st, act)
+        return handler
+
+    def on_delete(st: dict[str, Any], *checked: bool):
+        chosen = selected_indices(st, checked)
+
+        def act(ed: LabelEditor) -> str:
+            ed.delete(chosen)
+            return t("Deleted {n} entries (their audio files are kept).", n=len(chosen))
+        return run_action(ctx, st, act)
+
+    def on_merge(st: dict[str, Any], gap_s: float, *checked: bool):
+        chosen = selected_indices(st, checked)
+
+        def act(ed: LabelEditor) -> str:
+            at = ed.merge(chosen, float(gap_s or 0.0))
+            return t("Merged into clip #{n}: {path}", n=at + 1, path=ed.audio_path(at).name)
+        return run_action(ctx, st, act)
+
+    def on_split(st: dict[str, Any], at_s: float, *checked: bool):
+        chosen = selected_indices(st, checked)
+
+        def act(ed: LabelEditor) -> str:
+            if len(chosen) != 1:
+                raise EditorError(t("Select exactly one clip to split."))
+            a, b = ed.split(chosen[0], float(at_s or 0.0))
+            return t("Split into clips #{a} and #{b}; both start with the same text — fix them.", a=a + 1, b=b + 1)
+        return run_action(ctx, st, act)
+
+    def on_undo(st: dict[str, Any]):
+        def act(ed: LabelEditor) -> str:
+            ed.undo()
+            return t("Undone (Undo again to redo).")
+        return run_action(ctx, st, act)
+
+    def on_check(st: dict[str, Any]):
+        try:
+            report = open_editor(ctx, st).check()
+        except (EditorError, ValueError, OSError) as e:
+            return "⚠️ " + str(e), []
+        return report.totals_text(), report.rows()
+
+    open_btn.click(on_open, inputs=[list_path, audio_dir, sort], outputs=view_outputs, **SERIAL)
+    list_path.submit(on_open, inputs=[list_path, audio_dir, sort], outputs=view_outputs, **SERIAL)
+    sort.input(on_page(0), inputs=[state, sort], outputs=view_outputs, **SERIAL)
+    prev_btn.click(on_page(-1), inputs=[state, sort], outputs=view_outputs, **SERIAL)
+    next_btn.click(on_page(1), inputs=[state, sort], outputs=view_outputs, **SERIAL)
+    for i in range(PAGE_SIZE):
+        texts[i].blur(on_text(i), inputs=[state, texts[i]], outputs=view_outputs, **SERIAL)
+        texts[i].submit(on_text(i), inputs=[state, texts[i]], outputs=view_outputs, **SERIAL)
+        langs[i].input(on_lang(i), inputs=[state, langs[i]], outputs=view_outputs, **SERIAL)
+    delete_btn.click(on_delete, inputs=[state, *checks], outputs=view_outputs, **SERIAL)
+    merge_btn.click(on_merge, inputs=[state, gap, *checks], outputs=view_outputs, **SERIAL)
+    split_btn.click(on_split, inputs=[state, split_at, *checks], outputs=view_outputs, **SERIAL)
+    undo_btn.click(on_undo, inputs=[state], outputs=view_outputs, **SERIAL)
+    check_btn.click(on_check, inputs=[state], outputs=[totals, problems], **SERIAL)

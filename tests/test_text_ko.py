@@ -1,0 +1,122 @@
+"""Korean frontend: parity with upstream's reference cases, the jamo rules, and offline/lazy behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gpt_sovits.text import ko
+from gpt_sovits.text.cleaner import clean_text, cleaned_text_to_sequence
+from gpt_sovits.text.symbols import KO_SYMBOLS, SYMBOLS_V2
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cases(lang: str) -> list[dict]:
+    path = Path(os.environ.get("GSV_FRONTEND_CASES", Path(__file__).parent / "fixtures" / "frontend_cases.jsonl"))
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [r for r in rows if r["lang"] == lang]
+
+
+@pytest.mark.slow
+def test_reference_cases_match_upstream():
+    cases = _cases("ko")
+    assert cases, "no Korean reference cases found"
+    differing = []
+    for case in cases:
+        out = clean_text(case["text"], "ko", "v2")
+        ids = cleaned_text_to_sequence(out.phones, "v2")
+        if (out.phones, out.norm_text, out.word2ph, ids) != (
+            case["phones"], case["norm_text"], case["word2ph"], case["ids"]
+        ):
+            differing.append((case["text"], "".join(out.phones), "".join(case["phones"])))
+    rate = 1 - len(differing) / len(cases)
+    report = "\n".join(f"{t!r}\n  ours: {p}\n  ref:  {e}" for t, p, e in differing)
+    assert rate >= 0.98, f"{len(differing)}/{len(cases)} Korean cases differ:\n{report}"
+
+
+def test_latin_letters_become_letter_names():
+    assert ko.latin_to_hangul("KTX apple") == "케이티엑스 에이피피엘이"
+    assert ko.latin_to_hangul("가나 123") == "가나 123"
+
+
+def test_jamo_decomposition_splits_compound_vowels():
+    assert ko.divide_hangul("과자") == "ㄱㅗㅏㅈㅏ"
+    assert ko.divide_hangul("의견") == "ㅇㅡㅣㄱㅣㅓㄴ"
+    assert ko.divide_hangul("얘기 예쁜 요리 유리") == "ㅇㅣㅐㄱㅣ ㅇㅣㅔㅃㅡㄴ ㅇㅣㅗㄹㅣ ㅇㅣㅜㄹㅣ"
+    simple = set(KO_SYMBOLS) - {"停", "空"}
+    assert set(ko.divide_hangul("왜 뭐 웨 위 쇄 괴")) - {" "} <= simple
+
+
+def test_liaison_fix():
+    assert ko.fix_liaison("ㅁㅜㄹㅡㄹ ㄹㅏ") == "ㅁㅜㄹㅡㄹ ㄴㅏ"
+    assert ko.fix_liaison("ㅇㅡㄹ ㄹㅣ") == "ㅇㅡㄹ ㄴㅣ"
+    assert ko.fix_liaison("ㅇㅡㄹ ㄱㅏ") == "ㅇㅡㄹ ㄱㅏ"
+    assert ko.fix_liaison("ㄹㅡㄹ ㄹ") == "ㄹㅡㄹ ㄴ"
+    assert ko.fix_liaison("ㄹㅡㄹ") == "ㄹㅡㄹ"
+
+
+def test_phone_mapping():
+    phones, word2ph = ko.g2p("네, 알겠습니다; 곧")
+    assert word2ph is None
+    assert "空" in phones and "停" in phones  # space, and ';' (not in the table)
+    assert phones[-1] == "."  # a '.' is appended after a trailing jamo
+    assert ko.g2p("뭐?")[0] == ["ㅁ", "ㅜ", "ㅓ", "?"]
+    assert ko.g2p("와!!!")[0] == ["ㅇ", "ㅗ", "ㅏ", "!", "!", "!"]
+    assert ko.g2p("아，아")[0][2] == ","  # full-width comma is mapped
+    assert set(ko.g2p("😀 ＡＢ 가")[0]) <= set(SYMBOLS_V2)
+
+
+def test_user_visible_normalisation_is_identity():
+    assert ko.text_normalize("2024년 3월") == "2024년 3월"
+
+
+_LAZY_AND_OFFLINE_CHILD = textwrap.dedent(
+    """
+    import socket, sys
+
+    def _no_network(*args, **kwargs):
+        raise OSError("network access attempted during an offline test")
+
+    class _NoSocket(socket.socket):
+        def __init__(self, *args, **kwargs):
+            _no_network()
+
+    socket.socket = _NoSocket
+    socket.create_connection = _no_network
+    socket.getaddrinfo = _no_network
+
+    import subprocess
+    def _no_subprocess(*args, **kwargs):
+        raise AssertionError("a subprocess (pip install?) was started")
+    subprocess.Popen = _no_subprocess
+
+    import gpt_sovits.text.ko as ko
+    assert "g2pk2" not in sys.modules, "importing the Korean module must not load g2pk2"
+    phones, _ = ko.g2p(sys.argv[1])
+    import nltk
+    assert nltk.download.__name__ == "download", "nltk.download was not restored"
+    print("".join(phones))
+    """
+)
+
+
+@pytest.mark.slow
+def test_lazy_and_runs_offline_without_nltk_data(tmp_path):
+    empty = tmp_path / "nltk_data"
+    empty.mkdir()
+    env = {**os.environ, "NLTK_DATA": str(empty), "HOME": str(tmp_path), "PYTHONPATH": str(REPO)}
+    text = "KTX를 타고 부산에 갔어요."
+    proc = subprocess.run(
+        [sys.executable, "-c", _LAZY_AND_OFFLINE_CHILD, text],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ㅋㅔㅇㅣㅌㅣㅇㅔㄱㅆㅡㄹㅡㄹ空ㅌㅏㄱㅗ空ㅂㅜㅅㅏㄴㅔ空ㄱㅏㅆㅓㅇㅣㅗ."
+    assert "nltk_data" not in proc.stdout + proc.stderr  # nltk's downloader prints "[nltk_data] ..." when it runs

@@ -1,0 +1,50 @@
+"""Download pretrained models into pretrained_models/ — only when a person runs this script.
+
+    python tools/download_pretrained.py --whisper large-v3 [--root DIR]
+
+Nothing else in the project downloads anything; the WebUI and the CLI only tell you to run this.
+Needs network access and the `huggingface_hub` package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gpt_sovits.paths import PROJECT_DIR, WHISPER_SIZES, ProjectPaths
+
+# Hugging Face repositories holding faster-whisper (CTranslate2) conversions, by model size.
+WHISPER_REPOS = {size: f"Systran/faster-whisper-{size}" for size in WHISPER_SIZES}
+WHISPER_REPOS["large-v3-turbo"] = "mobiuslabsgmbh/faster-whisper-large-v3-turbo"
+
+
+def download_whisper(size: str, paths: ProjectPaths) -> Path:
+    from huggingface_hub import snapshot_download
+
+    target = paths.whisper_dirs(size)[0]
+    repo = WHISPER_REPOS[size]
+    print(f"Downloading {repo} into {target} ...")
+    snapshot_download(repo_id=repo, local_dir=str(target))
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=PROJECT_DIR, help="data root holding pretrained_models/")
+    parser.add_argument("--whisper", choices=WHISPER_SIZES, help="a faster-whisper model size")
+    args = parser.parse_args(argv)
+    if not args.whisper:
+        parser.print_help()
+        return 2
+    paths = ProjectPaths(args.root)
+    try:
+        print(download_whisper(args.whisper, paths))
+    except ImportError:
+        print("error: downloading needs the huggingface_hub package (pip install huggingface_hub)", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
