@@ -26,7 +26,8 @@ from gpt_sovits.infer.request import RequestError, TTSRequest
 from gpt_sovits.paths import PathError, resolve_inside
 
 # api_v2's defaults where they differ from the WebUI's
-API_DEFAULTS: dict[str, Any] = {"text_split_method": "cut5", "top_k": 15, "prompt_text": ""}
+API_DEFAULTS: dict[str, Any] = {"text_split_method": "cut5", "top_k": 15, "prompt_text": "",
+                                "split_variant": "tts_infer_pack"}
 MEDIA_TYPES = {"wav": "audio/wav", "raw": "audio/raw", "ogg": "audio/ogg"}
 # api_v2 parameters we accept for compatibility but that change nothing in this implementation (batching knobs,
 # v3/v4-only options): they are validated for type and otherwise ignored.

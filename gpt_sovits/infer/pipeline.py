@@ -220,13 +220,14 @@ class TTSPipeline:
 
     # ---- synthesis ----------------------------------------------------------------------------------------------
     def sentences(self, req: TTSRequest) -> list[str]:
+        """The pieces synthesised one by one (upstream's splitting rules of the request's `split_variant`)."""
         from gpt_sovits.text.split import split_text
 
-        pieces = [p for p in split_text(req.text, req.text_split_method) if p.strip()]
+        language = "en" if req.text_lang == "en" else "zh"
+        pieces = [p for p in split_text(req.text, req.text_split_method, req.split_variant, language) if p.strip()]
         if not pieces:
             raise RequestError("The text has nothing to say after splitting (only punctuation or spaces?).")
-        end = "." if req.text_lang == "en" else "。"
-        return [p if p[-1] in SPLIT_MARKS else p + end for p in pieces]
+        return pieces
 
     def stream(self, req: TTSRequest, on_seed: Callable[[int], None] | None = None) -> Iterator[SentenceAudio]:
         """Yield each sentence's audio (int16, pause included) as soon as it is ready."""

@@ -12,6 +12,7 @@ from pathlib import Path
 LANGUAGE_OPTIONS_V2 = ("all_zh", "en", "all_ja", "all_yue", "all_ko", "zh", "ja", "yue", "ko", "auto", "auto_yue")
 LANGUAGE_OPTIONS_V1 = ("all_zh", "en", "all_ja", "zh", "ja", "auto")
 SPLIT_METHODS = ("cut0", "cut1", "cut2", "cut3", "cut4", "cut5")
+SPLIT_VARIANTS = ("inference_webui", "tts_infer_pack")
 
 # Reference clips outside this range give bad prompts; upstream refuses them too.
 REF_MIN_SECONDS = 3.0
@@ -40,6 +41,8 @@ class TTSRequest:
     seed: int = -1  # -1: a random seed, reported back in the result
     ref_free: bool = False  # synthesise without the reference's text and tokens (timbre only)
     noise_scale: float = 0.5
+    # Which upstream splitting rules: the classic WebUI's ("inference_webui") or api_v2's ("tts_infer_pack").
+    split_variant: str = "inference_webui"
 
     def validate(self, version: str = "v2") -> None:
         """Raise RequestError with a message naming the bad field."""
@@ -56,6 +59,8 @@ class TTSRequest:
             raise RequestError("ref_audio_path is required (a 3-10 s clip of the voice).")
         if self.text_split_method not in SPLIT_METHODS:
             raise RequestError(f"text_split_method must be one of {', '.join(SPLIT_METHODS)}.")
+        if self.split_variant not in SPLIT_VARIANTS:
+            raise RequestError(f"split_variant must be one of {', '.join(SPLIT_VARIANTS)}.")
         if not 1 <= int(self.top_k) <= 1024:
             raise RequestError("top_k must be between 1 and 1024.")
         if not 0.0 < float(self.top_p) <= 1.0:

@@ -62,9 +62,12 @@ def _run_g2p(module: ModuleType, language: str, norm_text: str, family: str, lex
     return module.g2p(norm_text, lexicon)
 
 
-def _normalize(module: ModuleType, language: str, text: str, family: str) -> str:
+def _normalize(module: ModuleType, language: str, text: str, family: str, lexicon: UserLexicon | None) -> str:
     if language == "zh":
         return module.text_normalize(text, version=family)
+    if language == "en" and lexicon is not None:
+        # lexicon words ("GPT", "McDonald") must survive normalisation, which would spell or split them
+        return module.text_normalize(text, lexicon=lexicon)
     return module.text_normalize(text)
 
 
@@ -82,7 +85,7 @@ def clean_text(text: str, language: str, version: str = "v2", lexicon: UserLexic
                 text, silence = text.replace(mark, ","), symbol
                 break
 
-    norm_text = _normalize(module, language, text, family)
+    norm_text = _normalize(module, language, text, family, lexicon)
     phones, word2ph = _run_g2p(module, language, norm_text, family, lexicon)
     phones = list(phones)
 

@@ -33,12 +33,13 @@ from gpt_sovits.text.symbols import SYMBOLS_V2
 # disagree: a verb without one of these cues ("the birds live here", "records show"), a noun right after one
 # ("to records"), and the few non-verb entries ("complex" JJ, "closer", "content", "accents").
 HOMOGRAPH_TAG = "NN"
-_VERB_CUES = frozenset(
+_VERB_CUE_WORDS = (
     "to will would can could shall should may might must do does did don't doesn't didn't won't wouldn't can't "
-    "cannot couldn't shouldn't not never please let's".split()
+    "cannot couldn't shouldn't not never please let's"
 )
-_PLURAL_SUBJECTS = frozenset("i you we they".split())
-_SINGULAR_SUBJECTS = frozenset("he she it".split())
+_VERB_CUES = frozenset(_VERB_CUE_WORDS.split())
+_PLURAL_SUBJECTS = frozenset({"i", "you", "we", "they"})
+_SINGULAR_SUBJECTS = frozenset({"he", "she", "it"})
 
 
 def homograph_tag(previous_token: str | None) -> str:
@@ -198,9 +199,10 @@ def default_g2p() -> EnglishG2P:
     return EnglishG2P()
 
 
-def text_normalize(text: str) -> str:
-    """Upstream's English normalisation (see :mod:`gpt_sovits.text.en_normalize`)."""
-    return _text_normalize(text)
+def text_normalize(text: str, lexicon: Lexicon | None = None) -> str:
+    """Upstream's English normalisation (see :mod:`gpt_sovits.text.en_normalize`). Pass the user lexicon so that
+    its words survive the split at inner capitals ("GPT" would otherwise become "G P T" before the G2P sees it)."""
+    return _text_normalize(text, lexicon)
 
 
 def g2p(norm_text: str, lexicon: Lexicon | None = None) -> tuple[list[str], None]:

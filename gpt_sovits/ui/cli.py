@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
         app.launch(
             server_name=args.host, server_port=args.port, share=args.share, auth=auth,
             inbrowser=False, show_error=True, ssr_mode=False, mcp_server=False,
+            allowed_paths=[str(ctx.paths.root)],  # clips under --root may live outside the working folder
             auth_message=ctx.t("Log in with the user name and password given to --auth."),
         )
     except OSError as e:
