@@ -94,6 +94,37 @@ def run_action(ctx: UiContext, state: dict[str, Any], action: Callable[[LabelEdi
     return page_view(ctx, ed, state, message)
 
 
+def edit_row(ctx: UiContext, state: dict[str, Any], i: int, action: Callable[[LabelEditor], str]) -> list[Any]:
+    """Save one row's text or language and refresh only that row's info and the status.
+
+    Re-rendering every row would wipe what the user is already typing into another row while this save runs.
+    Nothing changed → nothing is updated at all. A stale view or a failed open falls back to a full re-render.
+    """
+    fields_per_row = 5
+    try:
+        ed = open_editor(ctx, state)
+    except (EditorError, ValueError, OSError) as e:
+        return page_view(ctx, None, state, "⚠️ " + str(e))
+    shown = list(zip(state.get("indices", []), state.get("paths", [])))
+    if i >= len(shown) or any(idx >= len(ed) or ed.entries[idx].path != path for idx, path in shown):
+        return page_view(ctx, ed, state, "⚠️ " + ctx.t("The file changed on disk; it was reloaded. Nothing was "
+                                                        "changed — check the page and try again."))
+    try:
+        message = action(ed)
+    except (EditorError, ValueError, OSError) as e:
+        message = "⚠️ " + str(e)
+    out: list[Any] = [gr.skip()] * (3 + PAGE_SIZE * fields_per_row)
+    if not message:
+        return out
+    out[1] = message
+    rows, n_pages = ed.page(int(state["page"]), PAGE_SIZE, state["sort"])
+    out[2] = ctx.t("Page {page} of {pages}", page=int(state["page"]) + 1, pages=n_pages) + " · " + ctx.t(
+        "{n} clips", n=len(ed)) + (" · " + ctx.t("undo available") if ed.can_undo else "")
+    if i < len(rows) and rows[i].index == shown[i][0]:
+        out[3 + i * fields_per_row + 4] = gr.update(value=row_info(rows[i]))
+    return out
+
+
 def selected_indices(state: dict[str, Any], checks: tuple[bool, ...]) -> list[int]:
     return [idx for idx, on in zip(state.get("indices", []), checks) if on]
 
@@ -164,7 +195,7 @@ def build(ctx: UiContext) -> None:
                     return ""
                 ed.edit(idx, text=value or "")
                 return t("Saved the text of clip #{n}.", n=idx + 1)
-            return run_action(ctx, st, act)
+            return edit_row(ctx, st, i, act)
         return handler
 
     def on_lang(i: int) -> Callable:
@@ -174,9 +205,11 @@ def build(ctx: UiContext) -> None:
             idx = st["indices"][i]
 
             def act(ed: LabelEditor) -> str:
+                if ed.entries[idx].lang == value:
+                    return ""
                 ed.edit(idx, lang=value)
                 return t("Saved the language of clip #{n}.", n=idx + 1)
-            return run_action(ctx, st, act)
+            return edit_row(ctx, st, i, act)
         return handler
 
     def on_delete(st: dict[str, Any], *checked: bool):
