@@ -16,6 +16,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpt", type=Path, help="GPT weights (.ckpt); default: the pretrained v2 GPT")
     parser.add_argument("--sovits", type=Path, help="SoVITS weights (.pth); default: the pretrained v2 SoVITS G")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--fast-cpu", action="store_true",
+                        help="on a CPU: int8 GPT and bf16 decoder, about 2x faster, not bit-exact with upstream")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer <key>' on every request")
     parser.add_argument("--allow", type=Path, action="append", default=[],
                         help="extra folder whose files requests may name (repeatable); the data root is always allowed")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if not _is_loopback(args.host) and not args.api_key:
         print(f"warning: serving on {args.host} without --api-key: anyone who can reach this port can use it.",
               file=sys.stderr)
-    pipeline = TTSPipeline(paths, device=args.device)
+    pipeline = TTSPipeline(paths, device=args.device, fast_cpu=args.fast_cpu)
     gpt = args.gpt or paths.pretrained_gpt("v2")
     sovits = args.sovits or paths.pretrained_sovits_g("v2")
     try:

@@ -33,6 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noise-scale", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=-1, help="-1: random (the seed used is printed)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--fast-cpu", action="store_true",
+                        help="on a CPU: int8 GPT and bf16 decoder, about 2x faster, not bit-exact with upstream")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature, repetition_penalty=args.repetition_penalty, text_split_method=args.cut,
         speed_factor=args.speed, fragment_interval=args.pause, seed=args.seed, noise_scale=args.noise_scale,
     )
-    pipeline = TTSPipeline(paths, device=args.device)
+    pipeline = TTSPipeline(paths, device=args.device, fast_cpu=args.fast_cpu)
     try:
         pipeline.load_gpt(args.gpt or paths.pretrained_gpt("v2"))
         pipeline.load_sovits(args.sovits or paths.pretrained_sovits_g("v2"))

@@ -89,11 +89,15 @@ class TTSPipeline:
     plain Lock, not an RLock, because a streamed response may be finished (and the lock released) by another thread.
     """
 
-    def __init__(self, paths: ProjectPaths, device: str | None = None, half: bool | None = None):
+    def __init__(self, paths: ProjectPaths, device: str | None = None, half: bool | None = None,
+                 fast_cpu: bool = False):
+        """`half`: fp16 models (default on CUDA, as upstream). `fast_cpu`: on a CPU, an int8 GPT and a bf16 SoVITS
+        decoder (where the CPU has bf16 instructions): about twice as fast, not bit-exact with upstream."""
         self.paths = paths
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.half = bool(half) if half is not None else self.device.type == "cuda"
         self.dtype = torch.float16 if self.half else torch.float32
+        self.fast_cpu = bool(fast_cpu) and self.device.type == "cpu" and not self.half
         self.lock = threading.Lock()
         self.gpt = None
         self.gpt_path: Path | None = None
@@ -116,7 +120,20 @@ class TTSPipeline:
             loaded = load_gpt(path, device=str(self.device))
             if self.half:
                 loaded.model.half()
+            if self.fast_cpu:
+                from gpt_sovits.models.gpt.quantize import quantize_int8
+
+                loaded.model = quantize_int8(loaded.model)
             self.gpt, self.gpt_path = loaded, path
+
+    def set_fast_cpu(self, enabled: bool) -> None:
+        """Switch the CPU fast mode; the GPT is reloaded from its file when the mode changes."""
+        enabled = bool(enabled) and self.device.type == "cpu" and not self.half
+        if enabled == self.fast_cpu:
+            return
+        self.fast_cpu = enabled
+        if self.gpt_path is not None:
+            self.load_gpt(self.gpt_path)
 
     def load_sovits(self, path: str | Path) -> None:
         from gpt_sovits.models.checkpoints import load_sovits
@@ -300,8 +317,11 @@ class TTSPipeline:
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
                         noise_scale: float, speed: float, seed: int) -> np.ndarray:
         """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms → float32 audio."""
+        from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
+
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        with torch.no_grad():
+        bf16 = self.fast_cpu and cpu_supports_bf16()
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,
                                              noise_scale=float(noise_scale), speed=float(speed), generator=generator)
         return audio[0, 0].float().cpu().numpy()

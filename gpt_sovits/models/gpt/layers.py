@@ -113,6 +113,8 @@ class FusedSelfAttention(nn.Module):
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
+        # Set only by `gpt_sovits.models.gpt.quantize` (a quantized copy of in_proj); not part of the state dict.
+        self.qkv: nn.Module | None = None
         nn.init.xavier_uniform_(self.in_proj_weight)
         nn.init.zeros_(self.out_proj.bias)
 
@@ -125,7 +127,8 @@ class FusedSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """x [B, T, C]; attn_mask bool [B or 1, 1, T, S] (True = may attend) or None; returns [B, T, C]."""
         B, T, C = x.shape
-        q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        qkv = self.qkv(x) if self.qkv is not None else F.linear(x, self.in_proj_weight, self.in_proj_bias)
+        q, k, v = qkv.chunk(3, dim=-1)
         q = q.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # [B, H, T, D]
         k = k.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
         v = v.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
