@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 from gpt_sovits.text import ko
 from gpt_sovits.text.cleaner import clean_text, cleaned_text_to_sequence
 from gpt_sovits.text.symbols import KO_SYMBOLS, SYMBOLS_V2
+from reference_data import frontend_cases_path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _cases(lang: str) -> list[dict]:
-    path = Path(os.environ.get("GSV_FRONTEND_CASES", Path(__file__).parent / "fixtures" / "frontend_cases.jsonl"))
+    path = frontend_cases_path()
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [r for r in rows if r["lang"] == lang]
 

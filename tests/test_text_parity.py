@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from gpt_sovits.text.cleaner import clean_text, cleaned_text_to_sequence
+from reference_data import frontend_cases_path
 
 REQUIRED_RATE = 0.98
 LANGUAGES = ("zh", "en", "ja", "ko", "yue")
 
 
 def cases_path() -> Path:
-    env = os.environ.get("GSV_FRONTEND_CASES")
-    return Path(env) if env else Path(__file__).parent / "fixtures" / "frontend_cases.jsonl"
+    return frontend_cases_path()
 
 
 def load_cases(language: str | None = None) -> list[dict]:

@@ -1,19 +1,19 @@
 """Sentence splitting: every case of upstream's reference table, for both pipelines."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from gpt_sovits.text.errors import TextFrontendError
 from gpt_sovits.text.split import cut_text, merge_short_text_in_array, split_big_text, split_text
+from reference_data import split_cases_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _cases() -> list[dict]:
-    path = Path(os.environ.get("GSV_SPLIT_CASES", FIXTURES / "split_cases.jsonl"))
+    path = split_cases_path()
     with path.open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 

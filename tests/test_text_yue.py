@@ -1,20 +1,20 @@
 """Cantonese frontend: parity with upstream's reference table and the syllable-splitting rules."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from gpt_sovits.text import yue
 from gpt_sovits.text.errors import TextFrontendError
+from reference_data import frontend_cases_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIN_PASS_RATE = 0.98
 
 
 def _cases(lang: str) -> list[dict]:
-    path = Path(os.environ.get("GSV_FRONTEND_CASES", FIXTURES / "frontend_cases.jsonl"))
+    path = frontend_cases_path()
     with path.open(encoding="utf-8") as f:
         return [case for case in map(json.loads, f) if case["lang"] == lang]
 
