@@ -52,7 +52,7 @@ def german_whisper(tmp_path_factory):
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (apt install espeak-ng)")
+        pytest.fail("espeak-ng is not installed (apt install espeak-ng; tools/run_tests.sh does it as root)")
     folder = tmp_path_factory.mktemp("data") / "speaker1"
     folder.mkdir()
     for i, (voice, text) in enumerate(SENTENCES):

@@ -35,7 +35,10 @@ from gpt_sovits.dataset.items import FormatError
 from gpt_sovits.dataset.outputs import SEMANTIC_HEADER
 from gpt_sovits.paths import ProjectPaths
 
-pytestmark = pytest.mark.skipif(ESPEAK is None, reason="espeak-ng is needed to make the test dataset")
+@pytest.fixture(autouse=True, scope="module")
+def _espeak_required():
+    if ESPEAK is None:
+        pytest.fail("espeak-ng is needed to make the test dataset (apt install espeak-ng; tools/run_tests.sh does it)")
 
 ZH = [c for c in CLIPS if c.lang.lower() == "zh"]
 

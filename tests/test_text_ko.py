@@ -27,7 +27,6 @@ def _cases(lang: str) -> list[dict]:
     return [r for r in rows if r["lang"] == lang]
 
 
-@pytest.mark.slow
 def test_reference_cases_match_upstream():
     cases = _cases("ko")
     assert cases, "no Korean reference cases found"

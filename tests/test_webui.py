@@ -270,9 +270,10 @@ def _chromium() -> str | None:
 @pytest.mark.slow
 @pytest.mark.browser
 def test_job_panel_in_browser_survives_reload_and_stops(tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as sync_api
+
     if _chromium() is None:
-        pytest.skip("chromium is not installed")
+        pytest.fail("chromium is not installed (apt install chromium; tools/run_tests.sh does it as root)")
     import gradio as gr
 
     from gpt_sovits.ui.job_panel import JobRequest, job_panel
