@@ -45,8 +45,23 @@ def model_status(ctx: UiContext, size: str, model_dir: str) -> str:
         return "❌ " + str(e)
 
 
+def default_size(ctx: UiContext) -> str:
+    """The largest installed model, preferring large-v3 (upstream's default) when it is there."""
+    installed = []
+    for size in WHISPER_SIZES:
+        try:
+            find_whisper_model(ctx.paths, size)
+            installed.append(size)
+        except (WhisperModelNotFound, ValueError):
+            continue
+    if not installed or "large-v3" in installed:
+        return "large-v3"
+    return installed[-1]
+
+
 def build(ctx: UiContext) -> None:
     t = ctx.t
+    initial_size = default_size(ctx)
     gr.Markdown(t("Transcribe clips with faster-whisper into a .list file (path|speaker|language|text). Clips in a "
                   "language training cannot use are held back and listed in the log for review."))
     with gr.Row():
@@ -54,13 +69,13 @@ def build(ctx: UiContext) -> None:
         input_dir = gr.Textbox(label=t("Clips folder (empty: datasets/<dataset>/sliced)"))
         output_list = gr.Textbox(label=t("Output .list (empty: datasets/<dataset>/<dataset>.list)"))
     with gr.Row():
-        size = gr.Dropdown(list(WHISPER_SIZES), value="large-v3", label=t("Model size"))
+        size = gr.Dropdown(list(WHISPER_SIZES), value=initial_size, label=t("Model size"))
         model_dir = gr.Textbox(label=t("Model folder (empty: pretrained_models/faster-whisper-<size>)"))
         language = gr.Dropdown(list(ASR_LANGUAGES), value="auto", label=t("Language"))
         device = gr.Dropdown(list(DEVICES), value="auto", label=t("Device"))
         precision = gr.Dropdown(list(COMPUTE_TYPES), value="auto",
                                 label=t("Precision (auto: int8 on CPU, float16 on CUDA)"))
-    status = gr.Markdown(model_status(ctx, "large-v3", ""))
+    status = gr.Markdown(model_status(ctx, initial_size, ""))
     for comp in (size, model_dir):
         comp.change(lambda s, m: model_status(ctx, s, m), inputs=[size, model_dir], outputs=status)
 
