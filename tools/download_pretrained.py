@@ -1,6 +1,6 @@
 """Download pretrained models into pretrained_models/ — only when a person runs this script.
 
-    python tools/download_pretrained.py --whisper large-v3 [--root DIR]
+    python tools/download_pretrained.py --gpt-sovits v2 [--whisper large-v3] [--root DIR]
 
 Nothing else in the project downloads anything; the WebUI and the CLI only tell you to run this.
 Needs network access and the `huggingface_hub` package.
@@ -12,7 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from gpt_sovits.paths import PROJECT_DIR, WHISPER_SIZES, ProjectPaths
+from gpt_sovits.paths import (
+    BERT_DIR, HUBERT_DIR, PRETRAINED_GPT, PRETRAINED_SOVITS_D, PRETRAINED_SOVITS_G, PROJECT_DIR, WHISPER_SIZES,
+    ProjectPaths,
+)
+
+# Upstream's release repository; its file layout is the one pretrained_models/ uses.
+GPT_SOVITS_REPO = "lj1995/GPT-SoVITS"
 
 # Hugging Face repositories holding faster-whisper (CTranslate2) conversions, by model size.
 WHISPER_REPOS = {size: f"Systran/faster-whisper-{size}" for size in WHISPER_SIZES}
@@ -29,17 +35,33 @@ def download_whisper(size: str, paths: ProjectPaths) -> Path:
     return target
 
 
+def download_gpt_sovits(version: str, paths: ProjectPaths) -> list[Path]:
+    """HuBERT, BERT and the SoVITS G/D + GPT pretrained files of `version`, under upstream's names."""
+    from huggingface_hub import snapshot_download
+
+    patterns = [f"{HUBERT_DIR}/*", f"{BERT_DIR}/*", PRETRAINED_SOVITS_G[version], PRETRAINED_SOVITS_D[version],
+                PRETRAINED_GPT[version]]
+    print(f"Downloading {', '.join(patterns)} from {GPT_SOVITS_REPO} into {paths.pretrained_models} ...")
+    snapshot_download(repo_id=GPT_SOVITS_REPO, local_dir=str(paths.pretrained_models), allow_patterns=patterns)
+    return [paths.pretrained_models / p.rstrip("/*") for p in patterns]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=PROJECT_DIR, help="data root holding pretrained_models/")
     parser.add_argument("--whisper", choices=WHISPER_SIZES, help="a faster-whisper model size")
+    parser.add_argument("--gpt-sovits", choices=sorted(PRETRAINED_GPT), help="upstream's pretrained models of a version")
     args = parser.parse_args(argv)
-    if not args.whisper:
+    if not args.whisper and not args.gpt_sovits:
         parser.print_help()
         return 2
     paths = ProjectPaths(args.root)
     try:
-        print(download_whisper(args.whisper, paths))
+        if args.gpt_sovits:
+            for path in download_gpt_sovits(args.gpt_sovits, paths):
+                print(path)
+        if args.whisper:
+            print(download_whisper(args.whisper, paths))
     except ImportError:
         print("error: downloading needs the huggingface_hub package (pip install huggingface_hub)", file=sys.stderr)
         return 2
