@@ -23,9 +23,10 @@ from gpt_sovits.text import zh_numbers as N
 
 PUNCTUATION = "!?…,.-"  # the phone-table punctuation kept in normalised text
 
-# full-width → half-width for ASCII letters and digits, and the ideographic space
+# full-width → half-width for ASCII letters and digits. Upstream also lists the ideographic space U+3000, but keyed
+# by the character instead of its code point, so ``str.translate`` never applies it: U+3000 survives normalisation
+# (it then blocks e.g. the "2024 01 15" date and "+86 138..." phone patterns) and is deleted with the other symbols.
 _F2H = {ord(c) + 0xFEE0: ord(c) for c in string.ascii_letters + string.digits}
-_F2H[0x3000] = ord(" ")
 
 _SENTENCE_SPLIT = re.compile(r"([：、，；。？！,;?!][”’]?)")
 _SPLIT_DROP = re.compile(r"[—《》【】<>{}()（）#&@“”^_|\\]")
@@ -110,17 +111,38 @@ _KEEP = re.compile(r"[^\u4e00-\u9fa5" + re.escape(PUNCTUATION) + r"]+")
 _PUNCT_RUN = re.compile("([" + re.escape(PUNCTUATION) + "])([" + re.escape(PUNCTUATION) + "])+")
 
 
-# Where upstream's own character table disagrees with OpenCC's (checked against upstream's table, in which later
-# pairs win): 於 乾 傢 嚮 stay as they are (upstream keeps 等於), 麼 → 麽, 餘 → 馀, and 姪 → 侄 (OpenCC leaves it).
-T2S_OVERRIDES: dict[str, str] = {"於": "於", "乾": "乾", "傢": "傢", "嚮": "嚮", "麼": "麽", "餘": "馀", "姪": "侄"}
+# Where upstream's own character table disagrees with OpenCC's TSCharacters (first candidate). Upstream converts
+# character by character with a table in which later pairs win; these are the differences found for the characters of
+# Big5 and GB2312 (the ones real texts use), written as facts about upstream's output.
+# Characters upstream leaves unchanged although OpenCC converts them (昇 徵 夥 樑 祕 菸 閒 豔 脣 汙 洩 吒 ...):
+T2S_KEEP = (
+    "於乾傢嚮俔俬冑勩厤吒唸啢嗊埰壎夥嫿嬃寀嶢嶨嶮巰廎彔徵憖懞挩捱掗揯摺擣敓昇曏朮枴柺梲棶榘榦槶槼樑樧樿氾汎汙泝洩"
+    "涗淩渢溮溳溼漊澐澦澩濜熅燻犛獃琱瑒瑲璡璫璸璿痠瘺皁瞶硜碕磠祕秈穭窵篠簑紖絃絰綌綞綯縕纇羶翫翽脣脩菴菸萴蒐蓆"
+    "蔘薀薘薟薴薹蘀虆蠁襉襏襬訒詗諝譸讅豔豶賵赬蹠軑輈輬酇醟醣鈃鈅鈒鉆鉶銍鋙錩錼鍚鎌鎚鎲鏍鏽鐋鐶鑕鑱钂閒閤闒闠闤"
+    "霢鞝韍韝頲颸飀飣飥餈餖餚馹騂騤驌驦驫魛魨魺鮓鮦鮶鯕鰜鰼鱠鱨鳲鵃鵷鶊鶡鶬鶹鶿鷁鷊鷚鷫鸇鸏麴黶齕齗齧"
+)
+# Characters upstream converts differently from OpenCC, or converts where OpenCC does not (託 → 讬, 鍾 → 锺, 諮 → 谘,
+# 瀋 → 渖, 暱 → 昵, 砲 → 炮, 琊 → 玡, ...); "source target" pairs:
+T2S_MAP = (
+    "麼麽 餘馀 姪侄 偪逼 傌骂 傚效 儗拟 儸㑩 剉锉 劄札 勣绩 勦剿 咷啕 唚吣 啣衔 嬝袅 尒尔 屭屃 嶴岙 彊强 怳恍 惷蠢 揹背 "
+    "搯掏 撝㧑 暱昵 桮杯 楄匾 櫂棹 櫺棂 殀夭 殽肴 濬浚 瀋渖 獘毙 玨珏 珮佩 琊玡 瑯琅 畬畲 痺痹 睪睾 瞇眯 瞜䁖 砲炮 礡礴 "
+    "筩筒 簷檐 籐藤 粺稗 綵䌽 耑专 膆嗉 臕膘 舖铺 荳豆 菕芲 萹扁 薙剃 蝯猿 螮䗖 裌夹 褭袅 託讬 訢䜣 誖悖 諠喧 諮谘 譔撰 "
+    "讌䜩 谿溪 貍狸 貙䝙 遉侦 遶绕 鉅钜 銲焊 鋻鉴 鍾锺 鏇镟 隄堤 餔哺 餽馈 駮驳 髐髇 鰆䲠 鷈䴘 鷿䴙"
+)
+
+
+def _is_basic_cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fa5"
 
 
 @lru_cache(maxsize=1)
 def _t2s_table() -> dict[int, str]:
-    """Character-level traditional → simplified table (OpenCC's TSCharacters, first candidate per character).
+    """Character-level traditional → simplified table (OpenCC's TSCharacters, first candidate per character), adjusted
+    to upstream's table.
 
-    Upstream converts character by character with its own table; OpenCC's character table agrees on the common
-    characters. Phrase-level OpenCC conversion is deliberately not used (upstream has none).
+    Upstream's table only produces characters of the basic CJK block, so a basic-block character whose OpenCC target
+    lies outside it (rare characters simplified into extension B) is left as it is. Phrase-level OpenCC conversion is
+    deliberately not used (upstream has none).
     """
     table: dict[int, str] = {}
     text = resources.files("opencc").joinpath("dictionary/TSCharacters.txt").read_text(encoding="utf-8")
@@ -129,13 +151,12 @@ def _t2s_table() -> dict[int, str]:
         if len(parts) != 2 or len(parts[0]) != 1:
             continue
         target = parts[1].split(" ")[0]
-        if len(target) == 1 and target != parts[0]:
+        if len(target) == 1 and target != parts[0] and not (_is_basic_cjk(parts[0]) and not _is_basic_cjk(target)):
             table[ord(parts[0])] = target
-    for char, target in T2S_OVERRIDES.items():
-        if char == target:
-            table.pop(ord(char), None)
-        else:
-            table[ord(char)] = target
+    for char in T2S_KEEP:
+        table.pop(ord(char), None)
+    for pair in T2S_MAP.split():
+        table[ord(pair[0])] = pair[1]
     return table
 
 
