@@ -77,21 +77,33 @@ def page_view(ctx: UiContext, ed: LabelEditor | None, state: dict[str, Any], mes
     return out
 
 
-def run_action(ctx: UiContext, state: dict[str, Any], action: Callable[[LabelEditor], str]) -> list[Any]:
-    """Open the file, refuse to act on a stale view, do `action`, and show the page again."""
+def _open_current(ctx: UiContext, state: dict[str, Any]) -> tuple[LabelEditor | None, list[Any] | None]:
+    """The editor over the file on disk, or (None, a full re-render) when it cannot be opened or the page shown is
+    stale (the file changed on disk since it was rendered)."""
     try:
         ed = open_editor(ctx, state)
     except (EditorError, ValueError, OSError) as e:
-        return page_view(ctx, None, state, "⚠️ " + str(e))
+        return None, page_view(ctx, None, state, "⚠️ " + str(e))
     shown = zip(state.get("indices", []), state.get("paths", []))
     if any(idx >= len(ed) or ed.entries[idx].path != path for idx, path in shown):
-        return page_view(ctx, ed, state, "⚠️ " + ctx.t("The file changed on disk; it was reloaded. Nothing was "
-                                                        "changed — check the page and try again."))
+        return None, page_view(ctx, ed, state, "⚠️ " + ctx.t("The file changed on disk; it was reloaded. Nothing "
+                                                              "was changed — check the page and try again."))
+    return ed, None
+
+
+def _act(ed: LabelEditor, action: Callable[[LabelEditor], str]) -> str:
     try:
-        message = action(ed)
+        return action(ed)
     except (EditorError, ValueError, OSError) as e:
-        message = "⚠️ " + str(e)
-    return page_view(ctx, ed, state, message)
+        return "⚠️ " + str(e)
+
+
+def run_action(ctx: UiContext, state: dict[str, Any], action: Callable[[LabelEditor], str]) -> list[Any]:
+    """Open the file, refuse to act on a stale view, do `action`, and show the page again."""
+    ed, fallback = _open_current(ctx, state)
+    if ed is None:
+        return fallback
+    return page_view(ctx, ed, state, _act(ed, action))
 
 
 def edit_row(ctx: UiContext, state: dict[str, Any], i: int, action: Callable[[LabelEditor], str]) -> list[Any]:
@@ -101,26 +113,20 @@ def edit_row(ctx: UiContext, state: dict[str, Any], i: int, action: Callable[[La
     Nothing changed → nothing is updated at all. A stale view or a failed open falls back to a full re-render.
     """
     fields_per_row = 5
-    try:
-        ed = open_editor(ctx, state)
-    except (EditorError, ValueError, OSError) as e:
-        return page_view(ctx, None, state, "⚠️ " + str(e))
-    shown = list(zip(state.get("indices", []), state.get("paths", [])))
-    if i >= len(shown) or any(idx >= len(ed) or ed.entries[idx].path != path for idx, path in shown):
-        return page_view(ctx, ed, state, "⚠️ " + ctx.t("The file changed on disk; it was reloaded. Nothing was "
-                                                        "changed — check the page and try again."))
-    try:
-        message = action(ed)
-    except (EditorError, ValueError, OSError) as e:
-        message = "⚠️ " + str(e)
     out: list[Any] = [gr.skip()] * (3 + PAGE_SIZE * fields_per_row)
+    if i >= len(state.get("indices", [])):
+        return out
+    ed, fallback = _open_current(ctx, state)
+    if ed is None:
+        return fallback
+    message = _act(ed, action)
     if not message:
         return out
     out[1] = message
     rows, n_pages = ed.page(int(state["page"]), PAGE_SIZE, state["sort"])
     out[2] = ctx.t("Page {page} of {pages}", page=int(state["page"]) + 1, pages=n_pages) + " · " + ctx.t(
         "{n} clips", n=len(ed)) + (" · " + ctx.t("undo available") if ed.can_undo else "")
-    if i < len(rows) and rows[i].index == shown[i][0]:
+    if i < len(rows) and rows[i].index == state["indices"][i]:
         out[3 + i * fields_per_row + 4] = gr.update(value=row_info(rows[i]))
     return out
 
