@@ -16,6 +16,7 @@ from gpt_sovits.text import en
 from gpt_sovits.text.cleaner import clean_text
 from gpt_sovits.text.en_normalize import text_normalize
 from gpt_sovits.text.symbols import SYMBOLS_V2
+from offline_child import BLOCK_NETWORK
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -155,20 +156,8 @@ def test_every_phone_is_a_v2_symbol():
     assert phones and set(phones) <= table
 
 
-_OFFLINE_CHILD = textwrap.dedent(
+_OFFLINE_CHILD = BLOCK_NETWORK + textwrap.dedent(
     """
-    import socket, sys
-
-    def _no_network(*args, **kwargs):
-        raise OSError("network access attempted during an offline test")
-
-    class _NoSocket(socket.socket):
-        def __init__(self, *args, **kwargs):
-            _no_network()
-
-    socket.socket = _NoSocket
-    socket.create_connection = _no_network
-    socket.getaddrinfo = _no_network
 
     import nltk
     def _forbidden_download(*args, **kwargs):

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from gpt_sovits.text import ko
 from gpt_sovits.text.cleaner import clean_text
 from gpt_sovits.text.symbols import KO_SYMBOLS, SYMBOLS_V2
+from offline_child import BLOCK_NETWORK
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,20 +56,8 @@ def test_user_visible_normalisation_is_identity():
     assert ko.text_normalize("2024년 3월") == "2024년 3월"
 
 
-_LAZY_AND_OFFLINE_CHILD = textwrap.dedent(
+_LAZY_AND_OFFLINE_CHILD = BLOCK_NETWORK + textwrap.dedent(
     """
-    import socket, sys
-
-    def _no_network(*args, **kwargs):
-        raise OSError("network access attempted during an offline test")
-
-    class _NoSocket(socket.socket):
-        def __init__(self, *args, **kwargs):
-            _no_network()
-
-    socket.socket = _NoSocket
-    socket.create_connection = _no_network
-    socket.getaddrinfo = _no_network
 
     import subprocess
     def _no_subprocess(*args, **kwargs):
