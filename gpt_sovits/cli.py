@@ -26,6 +26,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train-chain": ("gpt_sovits.train.chain", "1B: finetune SoVITS then GPT as one resumable run"),
     "train-estimate": ("gpt_sovits.train.estimate", "1B: measure speed and memory, find the batch size that fits"),
     "train-preview": ("gpt_sovits.train.preview", "1B: synthesise a short preview with each new weights file"),
+    "dry-run": ("gpt_sovits.dry_run", "check an installation: the whole path on tiny models in a few minutes"),
     "infer": ("gpt_sovits.infer.cli", "1C: synthesise text to a wav file"),
     "serve": ("gpt_sovits.api.cli", "start the api_v2-compatible HTTP server"),
     "webui": ("gpt_sovits.ui.cli", "start the WebUI"),
