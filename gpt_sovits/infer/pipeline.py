@@ -25,7 +25,8 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from gpt_sovits.audio.io import load_audio, load_audio_with_rate, resample
+from gpt_sovits.audio.io import load_audio, load_audio_with_rate
+from gpt_sovits.audio.sinc_resample import sinc_resample
 from gpt_sovits.audio.spectrogram import spectrogram
 from gpt_sovits.infer.hooks import RunHooks
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
@@ -230,17 +231,20 @@ class TTSPipeline:
         return self._prompt_tokens.get_or((str(self.sovits_path), digest, int(silence)), make)
 
     def reference_spec(self, ref_path: Path) -> torch.Tensor:
-        """Linear spectrogram of a reference at the model's rate, peak-limited as upstream → [1, 1025, T]."""
+        """Linear spectrogram of a reference at the model's rate, peak-limited as upstream → [1, 1025, T].
+
+        Resampled with torchaudio's windowed-sinc kernel, as upstream's `get_spepc` (not soxr, which the HuBERT
+        prompt uses): the two differ for references that are not at the model's rate (44.1/48 kHz files).
+        """
         digest = _file_digest(ref_path)
 
         def make() -> torch.Tensor:
             data = self.sovits.hps["data"]
             audio, sr = load_audio_with_rate(ref_path)
-            audio = resample(audio, sr, data["sampling_rate"])
-            peak = float(np.abs(audio).max()) if audio.size else 0.0
+            y = sinc_resample(torch.from_numpy(np.ascontiguousarray(audio))[None], sr, int(data["sampling_rate"]))
+            peak = float(y.abs().max()) if y.numel() else 0.0
             if peak > 1.0:
-                audio = audio / min(2.0, peak)
-            y = torch.from_numpy(np.ascontiguousarray(audio))[None]
+                y = y / min(2.0, peak)
             spec = spectrogram(y, data["filter_length"], data["hop_length"], data["win_length"])
             return spec.to(self.device, self.dtype)
 
