@@ -180,6 +180,9 @@ def _write_ref(cases: E2ECases, key: str, name: str, folder: Path) -> Path:
 def build_request(cases: E2ECases, key: str, folder: Path) -> TTSRequest:
     entry = cases.index["requests"][key]
     r = entry["request"]
+    unsupported = {k: r[k] for k in ("if_freeze", "if_sr") if r.get(k)}
+    if unsupported:  # upstream state across requests / v3 only: fail rather than replay something else
+        raise AssertionError(f"{key}: request options this replay cannot reproduce: {unsupported}")
     gpt = entry["sentences"][0]["gpt_kwargs"] if entry["sentences"] else {}
     return TTSRequest(
         text=r["text"], text_lang=LANGUAGES[cases.label(r["text_lang"])],
@@ -290,14 +293,19 @@ def _compare_metadata(cases: E2ECases, key: str, run: Replay) -> list[str]:
         errors.append(f"{key}: sample rate {run.sample_rate}, upstream {entry['sr']}")
     if len(run.out) != entry["n_out"]:
         errors.append(f"{key}: {len(run.out)} output samples, upstream {entry['n_out']}")
+    ref_free = "prompt_semantic" not in run.observed
+    n_refer = len([n for n in run.observed if re.fullmatch(r"refer\d+", n)])
     for j, sentence in enumerate(entry["sentences"]):
         tokens = run.observed.get(f"s{j}.pred_semantic")
-        if tokens is not None and tokens.shape[-1] != sentence["n_tokens"]:
+        if tokens is None:
+            errors.append(f"{key}.s{j}: recorded by upstream, not synthesised by our pipeline")
+            continue
+        if tokens.shape[-1] != sentence["n_tokens"]:
             errors.append(f"{key}.s{j}: {tokens.shape[-1]} tokens, upstream {sentence['n_tokens']}")
-        gpt_y = run.observed.get(f"s{j}.gpt_y")
-        prompt_none = gpt_y is not None and f"s{j}.gpt_y" in run.observed and "prompt_semantic" not in run.observed
-        if gpt_y is not None and prompt_none != sentence["prompt_none"]:
-            errors.append(f"{key}.s{j}: reference-free {prompt_none}, upstream {sentence['prompt_none']}")
+        if ref_free != sentence["prompt_none"]:
+            errors.append(f"{key}.s{j}: reference-free {ref_free}, upstream {sentence['prompt_none']}")
+        if n_refer != sentence["n_refer"]:
+            errors.append(f"{key}.s{j}: {n_refer} timbre references, upstream {sentence['n_refer']}")
     calls = [c for c in entry["gpb_calls"] if not c.get("final")]
     if len(run.gpb) != len(calls):
         errors.append(f"{key}: {len(run.gpb)} get_phones_and_bert calls, upstream {len(calls)} "
