@@ -154,7 +154,7 @@ class HubertWorker:
                 from gpt_sovits.models.hubert import HubertFeatureExtractor
 
                 self._fp32_model = HubertFeatureExtractor.from_pretrained(
-                    self.settings.model_path, device=self.settings.device, dtype=torch.float32)
+                    self.settings.model_path, device=self.settings.device)
             ssl = self._features(self._fp32_model, prep.hubert_input, torch.float32)
         if torch.isnan(ssl).any():
             raise LineError("HuBERT features contain NaN")

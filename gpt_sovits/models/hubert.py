@@ -88,22 +88,19 @@ class HubertFeatureExtractor:
         return int(self.model.config.hidden_size)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
-                        dtype: torch.dtype | None = None) -> HubertFeatureExtractor:
-        """`dtype` None: as transformers loads the folder (its config `dtype`, fp32 when unset), like upstream's
-        `cnhubert`; data prep's fp32 retry of NaN items passes torch.float32 (upstream calls `.float()` there)."""
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> HubertFeatureExtractor:
         path = Path(path)
         check_model_folder(path, "HuBERT (chinese-hubert-base)", ("config.json",), (WEIGHT_FILE_NAMES,))
         from transformers import HubertModel  # heavy import, only when a model is loaded
 
         model = HubertModel.from_pretrained(str(path), local_files_only=True)
-        return cls(model if dtype is None else model.to(dtype), device)
+        return cls(model.float(), device)
 
     @torch.no_grad()
     def features(self, wav16k: torch.Tensor | np.ndarray) -> torch.Tensor:
         """wav16k [T] or [B, T] float (no normalisation applied) → [B, hidden, frames] in the model's dtype.
 
-        The model runs in the dtype it was loaded or cast to (upstream stores fp16 features when running in half).
+        The model is fp32 unless the caller halved it (upstream stores fp16 features when running in half).
         """
         wav = torch.as_tensor(np.asarray(wav16k, dtype=np.float32) if isinstance(wav16k, np.ndarray) else wav16k)
         if wav.dim() == 1:
