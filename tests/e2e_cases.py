@@ -275,7 +275,7 @@ def compare(cases: E2ECases, key: str, run: Replay) -> tuple[list[str], dict[str
     recorded = {k[len(key) + 1 :] for k in cases.tensor_keys(key)}
     for name in run.observed:
         produced_sentence = re.fullmatch(r"s(\d+)\.(\w+)", name)
-        if produced_sentence and produced_sentence.group(2) == "text":
+        if produced_sentence and produced_sentence.group(2) in ("text", "idx"):
             if int(produced_sentence.group(1)) >= n_sentences:
                 errors.append(f"{key}: our pipeline made sentence {produced_sentence.group(1)}, upstream "
                               f"{n_sentences} sentences")
@@ -300,12 +300,17 @@ def _compare_metadata(cases: E2ECases, key: str, run: Replay) -> list[str]:
         if tokens is None:
             errors.append(f"{key}.s{j}: recorded by upstream, not synthesised by our pipeline")
             continue
+        if run.observed.get(f"s{j}.idx") != sentence["idx"]:
+            errors.append(f"{key}.s{j}: GPT idx {run.observed.get(f's{j}.idx')}, upstream {sentence['idx']}")
         if tokens.shape[-1] != sentence["n_tokens"]:
             errors.append(f"{key}.s{j}: {tokens.shape[-1]} tokens, upstream {sentence['n_tokens']}")
         if ref_free != sentence["prompt_none"]:
             errors.append(f"{key}.s{j}: reference-free {ref_free}, upstream {sentence['prompt_none']}")
         if n_refer != sentence["n_refer"]:
             errors.append(f"{key}.s{j}: {n_refer} timbre references, upstream {sentence['n_refer']}")
+    decoded = len([n for n in run.observed if re.fullmatch(r"s\d+\.decoded", n)])
+    if decoded != entry.get("n_decode_noise", len(entry["sentences"])):
+        errors.append(f"{key}: {decoded} decodes, upstream drew decode noise {entry.get('n_decode_noise')} times")
     calls = [c for c in entry["gpb_calls"] if not c.get("final")]
     if len(run.gpb) != len(calls):
         errors.append(f"{key}: {len(run.gpb)} get_phones_and_bert calls, upstream {len(calls)} "

@@ -71,6 +71,6 @@ def test_injected_decode_noise_replaces_the_draw(pipe, tmp_path):
     assert np.array_equal(zeros, silent_prior) and not np.array_equal(seeded, silent_prior)
     with pytest.raises(ValueError, match="shape"):
         pipe.decode_semantic(tokens, phones, refer, 0.5, 1.0, 0, noise=torch.zeros(1, 3, 20))
-    with pytest.raises(ValueError, match="sentence 1"):
+    with pytest.raises(ValueError, match="sentence 1 has none"):
         RunHooks(decode_noise=[torch.zeros(prior_shape)]).noise_for(1)
     assert RunHooks().noise_for(5) is None

@@ -16,7 +16,8 @@ from gpt_sovits.text.phones import Segmenter
 
 # (name, value): intermediates as the pipeline computes them. Names: "hubert_in" [1, T16], "hubert_out"
 # [1, 768, frames], "prompt_semantic" [Tp], "refer<i>" [1, 1025, T], "gpb" (one get_phones_and_bert call: a dict of
-# text, language, phones, norm_text, bert), and per sentence j "s<j>.text", "s<j>.all_phoneme_ids" [1, N],
+# text, language, phones, norm_text, bert), and per sentence j "s<j>.text", "s<j>.idx" (upstream's second
+# `infer_panel` result), "s<j>.all_phoneme_ids" [1, N],
 # "s<j>.bert" [1, 1024, N], "s<j>.gpt_y" [1, Tp + n], "s<j>.pred_semantic" [1, 1, n], "s<j>.phones2" [1, N2],
 # "s<j>.decoded" [1, 1, samples] (before the clipping guard).
 Observer = Callable[[str, Any], None]
@@ -40,5 +41,5 @@ class RunHooks:
         if self.decode_noise is None:
             return None
         if sentence >= len(self.decode_noise):
-            raise ValueError(f"decode noise given for {len(self.decode_noise)} sentences, sentence {sentence} needs one")
+            raise ValueError(f"decode noise given for {len(self.decode_noise)} sentences; sentence {sentence} has none")
         return self.decode_noise[sentence]

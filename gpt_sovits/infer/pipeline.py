@@ -368,7 +368,7 @@ class TTSPipeline:
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
                                              seed + index, noise=hooks.noise_for(index) if hooks is not None else None)
                 if hooks is not None:
-                    for name, value in (("text", piece), ("all_phoneme_ids", phones), ("bert", bert),
+                    for name, value in (("text", piece), ("idx", gpt.idx), ("all_phoneme_ids", phones), ("bert", bert),
                                         ("gpt_y", gpt.y), ("pred_semantic", tokens), ("phones2", target),
                                         ("decoded", torch.from_numpy(audio)[None, None])):
                         hooks.emit(f"s{index}.{name}", value)
