@@ -159,11 +159,13 @@ class SynthesizerTrn(nn.Module):
         noise_scale: float = 0.5,
         speed: float = 1.0,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Semantic codes + phones + reference spectrogram(s) → wave ``[B, 1, 2·T25·hop]`` (speed 1).
 
         Several references: ``ge`` is the mean of their per-reference vectors. ``speed`` resamples the prior to
-        ``int(2·T25 / speed) + 1`` frames. The prior noise comes from ``generator`` (default: global RNG).
+        ``int(2·T25 / speed) + 1`` frames. The prior noise comes from ``generator`` (default: global RNG), or is
+        ``noise`` itself when given (a recorded draw, shaped like the prior mean), so runs can be replayed exactly.
         """
         if isinstance(refer, (list, tuple)):
             if not refer:
@@ -179,7 +181,12 @@ class SynthesizerTrn(nn.Module):
 
         quantized = self._upsample_codes(self.quantizer.decode(codes))  # [B, 768, 2·T25]
         _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge, speed=speed)
-        noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
+        if noise is None:
+            noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
+        elif tuple(noise.shape) != tuple(m_p.shape):
+            raise ValueError(f"decode noise has shape {tuple(noise.shape)}, the prior needs {tuple(m_p.shape)}")
+        else:
+            noise = noise.to(device=m_p.device, dtype=m_p.dtype)
         z_p = m_p + noise * torch.exp(logs_p) * noise_scale
         z = self.flow(z_p, y_mask, g=ge, reverse=True)
         return self.dec(z * y_mask, g=ge)
