@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 from gpt_sovits.models.checkpoints import load_gpt
 from gpt_sovits.models.gpt.t2s import RejectDraws
 from gpt_sovits.train.gpt_recipe import make_optimizer, upstream_lr
-from gpt_sovits.train.gpt_step import GPTBatch, batch_loss, disable_dropout, train_batch
+from gpt_sovits.dataset.gpt_data import GPTBatch
+from gpt_sovits.train.gpt_step import batch_loss, disable_dropout, train_batch
 
 S1 = "s1_train_steps"
 DPO = "s1_dpo_forward"

@@ -8,39 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
+from gpt_sovits.dataset.gpt_data import GPTBatch
 from gpt_sovits.models.gpt.t2s import RejectDraws, T2SForwardOutput, Text2SemanticDecoder
 from gpt_sovits.train.gpt_recipe import is_update_batch, set_lr
 from gpt_sovits.train.scaled_adam import ScaledAdam
-
-
-@dataclass
-class GPTBatch:
-    """A collated batch: phones right-padded with 0, semantic tokens right-padded with 1024, BERT [B, 1024, Tx]."""
-
-    phoneme_ids: torch.Tensor  # [B, Tx] int64
-    phoneme_ids_len: torch.Tensor  # [B]
-    semantic_ids: torch.Tensor  # [B, Ty] int64
-    semantic_ids_len: torch.Tensor  # [B]
-    bert_feature: torch.Tensor  # [B, 1024, Tx] float32
-    names: list[str] = field(default_factory=list)
-
-    def to(self, device: torch.device | str) -> GPTBatch:
-        return GPTBatch(
-            self.phoneme_ids.to(device), self.phoneme_ids_len.to(device), self.semantic_ids.to(device),
-            self.semantic_ids_len.to(device), self.bert_feature.to(device), self.names,
-        )
-
-    def model_args(self) -> tuple[torch.Tensor, ...]:
-        return (self.phoneme_ids, self.phoneme_ids_len, self.semantic_ids, self.semantic_ids_len, self.bert_feature)
-
-    @property
-    def tokens(self) -> int:
-        """Target positions the summed loss covers (semantic width + EOS, every row)."""
-        return int(self.semantic_ids.size(0) * (self.semantic_ids.size(1) + 1))
 
 
 @dataclass
