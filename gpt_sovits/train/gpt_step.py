@@ -60,6 +60,7 @@ def train_batch(
     generator: torch.Generator | None = None,
     autocast: Callable[[], object] | None = None,
     scaler: torch.amp.GradScaler | None = None,
+    before_update: Callable[[], None] | None = None,
 ) -> BatchResult:
     """Forward + backward on one batch; step the optimiser when upstream would (see gpt_recipe.is_update_batch).
 
@@ -82,6 +83,8 @@ def train_batch(
     if is_update_batch(batch_idx):
         lr = lr_of(update_index)
         set_lr(optimizer, lr)
+        if before_update is not None:
+            before_update()  # e.g. average gradients over processes
         if scaler is not None:
             scaler.unscale_(optimizer)
         result.grad_norm = grad_norm(model)
