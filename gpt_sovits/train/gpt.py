@@ -60,6 +60,7 @@ class GPTTrainOptions:
     continue_from: Path | None = None  # an upstream GPT weights file or Lightning .ckpt to start from instead
     dpo: bool = False
     schedule: str = "upstream"
+    lr_scale: float = 1.0  # multiplies every learning rate of the schedule (1: upstream's)
     version: str = "v2"
     seed: int = 1234
     save_weights: bool = True
@@ -201,6 +202,8 @@ def _all_reduce_grads(model: torch.nn.Module, world_size: int) -> None:
 def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunResult:
     if options.epochs < 1 or options.batch_size < 1 or options.save_every < 1 or options.keep_latest < 0:
         raise TrainingError("--epochs, --batch-size and --save-every must be at least 1, --keep-latest at least 0.")
+    if not options.lr_scale > 0:
+        raise TrainingError("--lr-scale must be positive.")
     if options.schedule not in SCHEDULES:
         raise TrainingError(f"Unknown --schedule {options.schedule!r}: use {' or '.join(SCHEDULES)}.")
     info: DistInfo = init_distributed("cuda" if options.device.startswith("cuda") or (
@@ -261,7 +264,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
             f"{counters['updates']} updates done")
 
     def lr_of(update: int) -> float:
-        return learning_rate(update, options.schedule, config.get("optimizer", {}))
+        return learning_rate(update, options.schedule, config.get("optimizer", {})) * options.lr_scale
 
     def save_weights(epoch: int) -> None:
         if not (info.is_main and options.save_weights):
@@ -359,6 +362,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--schedule", default="upstream", choices=SCHEDULES,
                         help="upstream: lr 0.01 for the first update then 0.002 (default, as upstream trains); "
                              "warmup-cosine: the schedule the config describes (a deviation from upstream)")
+    parser.add_argument("--lr-scale", type=float, default=1.0,
+                        help="multiply every learning rate of the schedule (default 1: upstream's rates)")
     parser.add_argument("--version", default="v2", choices=("v2",), help="model version")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--no-weights", dest="save_weights", action="store_false",
@@ -369,7 +374,7 @@ def run(args: argparse.Namespace) -> int:
     options = GPTTrainOptions(
         root=args.root, exp=args.exp, epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every,
         keep_latest=args.keep_latest, precision=args.precision, device=args.device, pretrained=args.pretrained,
-        continue_from=args.continue_from, dpo=args.dpo, schedule=args.schedule, version=args.version, seed=args.seed,
+        continue_from=args.continue_from, dpo=args.dpo, schedule=args.schedule, lr_scale=args.lr_scale, version=args.version, seed=args.seed,
         save_weights=args.save_weights,
     )
     return run_training(lambda: train(options))

@@ -1,0 +1,232 @@
+"""GPT finetuning (1Bb) end to end on an 8-clip espeak-ng dataset formatted by 1A, with the tiny models.
+
+The dataset is formatted once per module. The job test runs the CLI through the job runner; the kill test runs it as
+a plain child process (OMP_NUM_THREADS=1 so that its numbers equal the in-process reference run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from dataset_helpers import CLIPS, ESPEAK, make_clips, write_list
+
+from gpt_sovits.dataset.format import FormatOptions, format_dataset
+from gpt_sovits.dataset.gpt_data import (
+    GPTDataset, collate, read_name2semantic, repeat_small, select_items,
+)
+from gpt_sovits.dataset.readers import read_name2text
+from gpt_sovits.models.checkpoints import load_gpt
+from gpt_sovits.paths import ProjectPaths
+from gpt_sovits.progress import EVENTS_ENV
+from gpt_sovits.train.control import EXIT_BAD_DATA, EXIT_NONFINITE
+from gpt_sovits.train.gpt import GPTTrainOptions, build_model, train
+from gpt_sovits.train.gpt_recipe import make_optimizer, upstream_lr
+from gpt_sovits.train.gpt_step import train_batch
+
+EXP = "gpt8"
+EIGHT = [c for c in CLIPS if c.lang.lower() == "zh"][:4] + [c for c in CLIPS if c.lang.lower() == "en"][:4]
+
+
+@pytest.fixture(scope="module")
+def root(tiny_pretrained, tmp_path_factory) -> Path:
+    """A data root with the tiny models and the experiment `gpt8` formatted by 1A (8 clips, zh + en)."""
+    if ESPEAK is None:
+        pytest.fail("espeak-ng is needed to make the test dataset (apt install espeak-ng; tools/run_tests.sh does it)")
+    work = tmp_path_factory.mktemp("gpt_train")
+    folder = work / "root"
+    folder.mkdir()
+    (folder / "pretrained_models").symlink_to(Path(tiny_pretrained) / "pretrained_models", target_is_directory=True)
+    make_clips(work / "clips", EIGHT)
+    list_path = write_list(work / "eight.list", work / "clips", EIGHT)
+    report = format_dataset(FormatOptions(list_path=list_path, exp_name=EXP, root=folder, threads=1))
+    assert report.succeeded, report.summary()
+    return folder
+
+
+def copy_exp(root: Path, name: str, keep: list[str] | None = None) -> str:
+    """A copy of the formatted experiment under another name (only the `keep` items when given)."""
+    src, dst = ProjectPaths(root).experiment(EXP).dir, ProjectPaths(root).experiment(name).dir
+    (dst / "3-bert").mkdir(parents=True)
+    text = [ln for ln in (src / "2-name2text.txt").read_text().splitlines() if keep is None or ln.split("\t")[0] in keep]
+    sem = (src / "6-name2semantic.tsv").read_text().splitlines()
+    sem = sem[:1] + [ln for ln in sem[1:] if keep is None or ln.split("\t")[0] in keep]
+    (dst / "2-name2text.txt").write_text("\n".join(text) + "\n")
+    (dst / "6-name2semantic.tsv").write_text("\n".join(sem) + "\n")
+    for f in (src / "3-bert").iterdir():
+        if keep is None or f.name.removesuffix(".pt") in keep:
+            (dst / "3-bert" / f.name).write_bytes(f.read_bytes())
+    return name
+
+
+def cli(root: Path, exp: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "gpt_sovits", "train-gpt", "--root", str(root), "--exp", exp, "--device", "cpu",
+            *extra]
+
+
+def events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_two_epochs_as_a_job(root, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from gpt_sovits.jobs import SUCCEEDED, JobRunner
+
+    runner = JobRunner(tmp_path / "jobs")
+    job = runner.start("train-gpt", EXP, cli(root, EXP, "--epochs", "2", "--save-every", "5", "--batch-size", "16"))
+    job = runner.wait(job.id, timeout=600)
+    log = runner.log_tail(job.id, 60)
+    assert job.status == SUCCEEDED, log
+    weights = ProjectPaths(root).gpt_weights_dir() / f"{EXP}-e2.ckpt"
+    assert weights.is_file(), log  # saved after the last epoch although 2 is not a multiple of --save-every
+    assert not (ProjectPaths(root).gpt_weights_dir() / f"{EXP}-e1.ckpt").exists()
+
+    raw = torch.load(weights, map_location="cpu", weights_only=True)
+    assert set(raw) == {"weight", "config", "info"} and raw["info"] == "GPT-e2"
+    assert all(k.startswith("model.") and v.dtype == torch.float16 for k, v in raw["weight"].items())
+    gpt = load_gpt(weights).model
+    exp = ProjectPaths(root).experiment(EXP)
+    item = select_items(read_name2text(exp.name2text), read_name2semantic(exp.name2semantic), exp.bert_dir).items[0]
+    sample = collate([GPTDataset([item], exp.bert_dir)[0]])
+    out = gpt.infer(sample.phoneme_ids, sample.bert_feature, sample.semantic_ids[:, :5], max_steps=20,
+                    generator=torch.Generator().manual_seed(0))
+    assert out.generated.numel() > 0 and int(out.generated.max()) < 1024
+
+    steps = [e for e in events(Path(job.events_path)) if "step" in e and "loss" in e]
+    per_epoch = steps[0]["steps_per_epoch"]
+    assert [e["step"] for e in steps] == list(range(1, 2 * per_epoch + 1))
+    assert {e["epoch"] for e in steps} == {1, 2} and all("acc" in e and "tokens_per_second" in e for e in steps)
+    updates = [e for e in steps if e.get("lr")]
+    assert [e["lr"]["lr"] for e in updates] == [0.01] + [0.002] * (len(updates) - 1)
+    assert [e["step_in_epoch"] - 1 for e in updates if e["epoch"] == 1][0] == 4  # the first update after batch 4
+    result = [e["result"] for e in events(Path(job.events_path)) if "result" in e][-1]
+    assert result["status"] == "finished" and result["weights"] == [str(weights)]
+
+    acc = EventAccumulator(str(exp.gpt_logs()))
+    acc.Reload()
+    assert len(acc.Scalars("loss/loss")) == 2 * per_epoch
+    assert len(acc.Scalars("lr/lr")) == len(updates) and len(acc.Scalars("acc/top3")) == 2 * per_epoch
+
+
+@pytest.mark.slow
+def test_sigkill_in_epoch_two_resumes_the_same_run(root, tmp_path):
+    """Killed mid-epoch 2, restarted: same step numbers, and the end state equals an uninterrupted run's."""
+    exp = copy_exp(root, "gpt8_kill")
+    args = ("--epochs", "2", "--save-every", "1", "--batch-size", "16", "--keep-latest", "0")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", EVENTS_ENV: str(tmp_path / "events1.jsonl")}
+    proc = subprocess.Popen(cli(root, exp, *args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if any(e.get("epoch") == 2 and e.get("step_in_epoch", 0) >= 3 for e in events(tmp_path / "events1.jsonl")):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read().decode()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = [e for e in events(tmp_path / "events1.jsonl") if "loss" in e]
+    per_epoch = first[0]["steps_per_epoch"]
+    ckpt = ProjectPaths(root).experiment(exp).gpt_logs() / "ckpt"
+    assert [p.name for p in ckpt.glob("resume-*.pt")] == [f"resume-e1-b{per_epoch}.pt"]
+
+    env[EVENTS_ENV] = str(tmp_path / "events2.jsonl")
+    done = subprocess.run(cli(root, exp, *args), env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resumed from resume-e1" in done.stdout
+    second = [e for e in events(tmp_path / "events2.jsonl") if "loss" in e]
+    assert [e["step"] for e in second] == list(range(per_epoch + 1, 2 * per_epoch + 1))
+    assert second[0]["updates"] == first[per_epoch]["updates"]  # the epoch-2 run restarts from the same update
+
+    reference = copy_exp(root, "gpt8_ref")
+    torch.set_num_threads(1)
+    train(GPTTrainOptions(root=root, exp=reference, epochs=2, save_every=1, batch_size=16, device="cpu",
+                          keep_latest=0))
+    final = f"resume-e2-b{2 * per_epoch}.pt"
+    resumed = torch.load(ckpt / final, weights_only=True)
+    straight = torch.load(ProjectPaths(root).experiment(reference).gpt_logs() / "ckpt" / final, weights_only=True)
+    assert resumed["counters"] == straight["counters"]
+    torch.testing.assert_close(resumed["model"], straight["model"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(resumed["optimizer"]["state"], straight["optimizer"]["state"], rtol=1e-5, atol=1e-6)
+    assert load_gpt(ProjectPaths(root).gpt_weights_dir() / f"{exp}-e2.ckpt").model is not None
+
+
+def _thirty_updates(root: Path, lr_scale: float) -> tuple[float, float]:
+    """Loss of the first batch and (dropout off) after 30 updates, training on the same 2 clips over and over."""
+    paths = ProjectPaths(root)
+    exp = paths.experiment(EXP)
+    names = [EIGHT[0].name, EIGHT[4].name]
+    items = [i for i in select_items(read_name2text(exp.name2text), read_name2semantic(exp.name2semantic),
+                                     exp.bert_dir).items if i.name in names]
+    dataset = GPTDataset(repeat_small(items), exp.bert_dir)
+    assert len(dataset) == 100  # upstream repeats a small set to 100 items
+    batch = collate([dataset[0], dataset[1]])
+    torch.manual_seed(0)
+    model, _, _ = build_model(GPTTrainOptions(root=root, exp=EXP), paths)
+    optimizer = make_optimizer(model)
+    first, updates, batch_idx = None, 0, 0
+    while updates < 30:
+        result = train_batch(model, optimizer, batch, batch_idx, updates, lambda k: upstream_lr(k) * lr_scale)
+        first = result.loss if first is None else first
+        updates += result.updated
+        batch_idx += 1
+    model.eval()
+    with torch.no_grad():
+        return first, model(*batch.model_args()).loss.item()
+
+
+@pytest.mark.slow
+def test_overfits_two_clips(root):
+    """30 updates on 2 clips: below half the first loss with the learning rates x10 (--lr-scale 10).
+
+    With upstream's own rates (0.002 per update moves each tensor by ~0.02 % of its rms) the random tiny model only
+    gets to ~0.85 of its first loss in 30 updates (measured 626 → 532), so that run is held to a plain decrease.
+    """
+    first, last = _thirty_updates(root, 10.0)
+    assert last < 0.5 * first, (first, last)
+    first, last = _thirty_updates(root, 1.0)
+    assert last < 0.95 * first, (first, last)
+
+
+def test_missing_formatted_data_names_the_1a_step(root, tmp_path, capsys):
+    from gpt_sovits.train import gpt as trainer
+
+    exp = ProjectPaths(root).experiment("gpt_nothing")
+    exp.dir.mkdir(parents=True)
+    (exp.dir / "2-name2text.txt").write_text("a.wav\tn i2\t[2]\tni\n")
+    parser = __import__("argparse").ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    trainer.configure(parser)
+    code = trainer.run(parser.parse_args(["--root", str(root), "--exp", "gpt_nothing", "--device", "cpu"]))
+    err = capsys.readouterr()
+    assert code == EXIT_BAD_DATA
+    assert "6-name2semantic.tsv" in err.out + err.err and "semantic-token step" in err.out + err.err
+
+
+def test_nan_loss_stops_with_its_exit_code_and_keeps_no_weights(root, tmp_path, capsys):
+    from gpt_sovits.models.checkpoints import save_gpt_weights
+    from gpt_sovits.train import gpt as trainer
+
+    exp = copy_exp(root, "gpt8_nan", keep=[EIGHT[0].name, EIGHT[4].name])
+    loaded = load_gpt(ProjectPaths(root).pretrained_gpt())
+    with torch.no_grad():
+        loaded.model.ar_predict_layer.weight.fill_(float("nan"))
+    bad = save_gpt_weights(loaded.model, loaded.config, tmp_path / "nan.ckpt", "nan")
+    parser = __import__("argparse").ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    trainer.configure(parser)
+    code = trainer.run(parser.parse_args(["--root", str(root), "--exp", exp, "--device", "cpu", "--epochs", "1",
+                                          "--pretrained", str(bad)]))
+    out = capsys.readouterr()
+    assert code == EXIT_NONFINITE, out
+    assert "non-finite at step 1" in out.out + out.err
+    assert not (ProjectPaths(root).gpt_weights_dir() / f"{exp}-e1.ckpt").exists()
