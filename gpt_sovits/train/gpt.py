@@ -4,8 +4,8 @@ Upstream's recipe exactly (ScaledAdam, an update every 4 batches with 5 for the 
 loss, optional DPO), as a plain loop that survives being stopped or killed:
 - resume files `logs/<exp>/logs_s1_v2/ckpt/resume-e<E>-b<B>.pt` hold the model, the optimiser, the step counters,
   the gradients accumulated since the last update (upstream carries them across epochs) and every RNG state, so a
-  restart continues the same run update for update; they are written atomically, after every saved epoch and when
-  the job is stopped (SIGTERM);
+  restart continues the same run update for update; they are written atomically after every epoch and when the
+  job is stopped (SIGTERM), keeping the latest `--keep-latest`;
 - weights `weights/GPT_weights_v2/<exp>-e<E>.ckpt` in upstream's format every `--save-every` epochs and after the last;
 - progress events per batch and TensorBoard scalars in `logs/<exp>/logs_s1_v2/`.
 """
@@ -328,9 +328,9 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
                 counters["epoch"] = epoch + 1
                 counters["batch_idx"] = 0
                 done = counters["epoch"]
-                if done % options.save_every == 0 or done == options.epochs or stop.requested:
+                if done % options.save_every == 0 or done == options.epochs:
                     save_weights(done)
-                    checkpoint()
+                checkpoint()  # every epoch: a kill loses at most the epoch in progress
                 if stop.requested and done < options.epochs:
                     result.status = "stopped"
                     say(f"stopped after epoch {done} ({counters['updates']} updates)")
