@@ -119,33 +119,57 @@ def test_two_epochs_as_a_job(root, tmp_path):
     assert len(acc.Scalars("lr/lr")) == len(updates) and len(acc.Scalars("acc/top3")) == 2 * per_epoch
 
 
-@pytest.mark.slow
-def test_sigkill_in_epoch_two_resumes_the_same_run(root, tmp_path):
-    """Killed mid-epoch 2, restarted: same step numbers, and the end state equals an uninterrupted run's."""
-    exp = copy_exp(root, "gpt8_kill")
-    args = ("--epochs", "2", "--save-every", "1", "--batch-size", "16", "--keep-latest", "0")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", EVENTS_ENV: str(tmp_path / "events1.jsonl")}
-    proc = subprocess.Popen(cli(root, exp, *args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def _start(argv: list[str], env: dict, events_file: Path) -> subprocess.Popen:
+    return subprocess.Popen(argv, env={**env, EVENTS_ENV: str(events_file)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_step(proc: subprocess.Popen, events_file: Path, epoch: int, step_in_epoch: int) -> None:
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
-        if any(e.get("epoch") == 2 and e.get("step_in_epoch", 0) >= 3 for e in events(tmp_path / "events1.jsonl")):
-            break
+        if any(e.get("epoch") == epoch and e.get("step_in_epoch", 0) >= step_in_epoch for e in events(events_file)):
+            return
         time.sleep(0.05)
-    assert proc.poll() is None, proc.stdout.read().decode()
+    raise AssertionError(f"never reached epoch {epoch} step {step_in_epoch}: {proc.stdout.read()}")
+
+
+@pytest.mark.slow
+def test_sigkill_then_sigterm_in_epoch_two_resume_the_same_run(root, tmp_path):
+    """SIGKILL mid-epoch 2 → restart from the epoch-1 file; SIGTERM mid-epoch 2 → saved there, exit 0 → restart.
+
+    The step numbers continue where the saved state was, and the end state (model, optimiser, counters) equals an
+    uninterrupted run's.
+    """
+    exp = copy_exp(root, "gpt8_kill")
+    argv = cli(root, exp, "--epochs", "2", "--save-every", "1", "--batch-size", "16", "--keep-latest", "0")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ckpt = ProjectPaths(root).experiment(exp).gpt_logs() / "ckpt"
+
+    proc = _start(argv, env, tmp_path / "run1.jsonl")
+    _wait_for_step(proc, tmp_path / "run1.jsonl", epoch=2, step_in_epoch=2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    first = [e for e in events(tmp_path / "events1.jsonl") if "loss" in e]
+    first = [e for e in events(tmp_path / "run1.jsonl") if "loss" in e]
     per_epoch = first[0]["steps_per_epoch"]
-    ckpt = ProjectPaths(root).experiment(exp).gpt_logs() / "ckpt"
     assert [p.name for p in ckpt.glob("resume-*.pt")] == [f"resume-e1-b{per_epoch}.pt"]
 
-    env[EVENTS_ENV] = str(tmp_path / "events2.jsonl")
-    done = subprocess.run(cli(root, exp, *args), env=env, capture_output=True, text=True, timeout=300)
+    proc = _start(argv, env, tmp_path / "run2.jsonl")
+    _wait_for_step(proc, tmp_path / "run2.jsonl", epoch=2, step_in_epoch=2)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert "resumed from resume-e1" in out and "stopped at epoch 2 batch" in out
+    second = [e for e in events(tmp_path / "run2.jsonl") if "loss" in e]
+    assert second[0]["step"] == per_epoch + 1 and second[0]["updates"] == first[per_epoch]["updates"]
+    stopped_at = second[-1]["step"]
+    assert stopped_at < 2 * per_epoch
+    assert (ckpt / f"resume-e1-b{stopped_at}.pt").is_file()  # epoch 1 done (0-based epoch counter), mid-epoch 2
+
+    done = subprocess.run(argv, env={**env, EVENTS_ENV: str(tmp_path / "run3.jsonl")}, capture_output=True,
+                          text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "resumed from resume-e1" in done.stdout
-    second = [e for e in events(tmp_path / "events2.jsonl") if "loss" in e]
-    assert [e["step"] for e in second] == list(range(per_epoch + 1, 2 * per_epoch + 1))
-    assert second[0]["updates"] == first[per_epoch]["updates"]  # the epoch-2 run restarts from the same update
+    third = [e for e in events(tmp_path / "run3.jsonl") if "loss" in e]
+    assert [e["step"] for e in second + third] == list(range(per_epoch + 1, 2 * per_epoch + 1))
 
     reference = copy_exp(root, "gpt8_ref")
     torch.set_num_threads(1)
@@ -157,6 +181,7 @@ def test_sigkill_in_epoch_two_resumes_the_same_run(root, tmp_path):
     assert resumed["counters"] == straight["counters"]
     torch.testing.assert_close(resumed["model"], straight["model"], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(resumed["optimizer"]["state"], straight["optimizer"]["state"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(resumed["grads"], straight["grads"], rtol=1e-5, atol=1e-6)
     assert load_gpt(ProjectPaths(root).gpt_weights_dir() / f"{exp}-e2.ckpt").model is not None
 
 

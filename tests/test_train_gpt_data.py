@@ -146,3 +146,29 @@ def test_scaled_adam_state_round_trip_continues_identically(reference_bundle):
     steps(twin, twin_opt, grads[3:])
     for (name, a), b in zip(model.named_parameters(), twin.parameters()):
         assert torch.equal(a, b), name
+
+
+def test_continue_from_a_lightning_checkpoint_or_a_weights_file(tiny_pretrained, tmp_path):
+    """--continue-from takes the model weights of upstream's Lightning .ckpt ("state_dict") or a GPT weights file."""
+    from gpt_sovits.models.checkpoints import save_gpt_weights
+    from gpt_sovits.paths import ProjectPaths
+    from gpt_sovits.train.control import TrainingError
+    from gpt_sovits.train.gpt import GPTTrainOptions, build_model
+
+    paths = ProjectPaths(tiny_pretrained)
+    base = load_gpt(paths.pretrained_gpt())
+    torch.manual_seed(3)
+    changed = {k: v + 0.5 * torch.randn_like(v) for k, v in base.model.state_dict().items()}
+    lightning = tmp_path / "epoch=3-step=40.ckpt"
+    torch.save({"epoch": 3, "global_step": 40, "pytorch-lightning_version": "2.6.6",
+                "state_dict": {f"model.{k}": v for k, v in changed.items()}, "optimizer_states": [{}]}, lightning)
+    weights = save_gpt_weights(changed, base.config, tmp_path / "me-e3.ckpt", "GPT-e3")
+    for source, tol in ((lightning, 0.0), (weights, 1e-2)):  # the weights file is fp16
+        model, config, used = build_model(GPTTrainOptions(root=tiny_pretrained, exp="x", continue_from=source), paths)
+        assert used == str(source) and config["model"] == base.config["model"]
+        for k, v in model.state_dict().items():
+            torch.testing.assert_close(v, changed[k], atol=tol, rtol=tol)
+    wrong = tmp_path / "wrong.ckpt"
+    torch.save({"state_dict": {"model.other.weight": torch.zeros(2)}}, wrong)
+    with pytest.raises(TrainingError, match="does not fit"):
+        build_model(GPTTrainOptions(root=tiny_pretrained, exp="x", continue_from=wrong), paths)

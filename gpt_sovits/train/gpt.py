@@ -2,7 +2,7 @@
 
 Upstream's recipe exactly (ScaledAdam, an update every 4 batches with 5 for the first, lr 0.01 then 0.002, summed
 loss, optional DPO), as a plain loop that survives being stopped or killed:
-- resume files `logs/<exp>/logs_s1_v2/ckpt/resume-e<E>-b<B>.pt` hold the model, the optimiser, the step counters,
+- resume files `logs/<exp>/logs_s1_v2/ckpt/resume-e<epochs done>-b<batches done>.pt` hold the model, the optimiser, the step counters,
   the gradients accumulated since the last update (upstream carries them across epochs) and every RNG state, so a
   restart continues the same run update for update; they are written atomically after every epoch and when the
   job is stopped (SIGTERM), keeping the latest `--keep-latest`;
