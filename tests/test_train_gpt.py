@@ -55,7 +55,8 @@ def copy_exp(root: Path, name: str, keep: list[str] | None = None) -> str:
     """A copy of the formatted experiment under another name (only the `keep` items when given)."""
     src, dst = ProjectPaths(root).experiment(EXP).dir, ProjectPaths(root).experiment(name).dir
     (dst / "3-bert").mkdir(parents=True)
-    text = [ln for ln in (src / "2-name2text.txt").read_text().splitlines() if keep is None or ln.split("\t")[0] in keep]
+    lines = (src / "2-name2text.txt").read_text().splitlines()
+    text = [ln for ln in lines if keep is None or ln.split("\t")[0] in keep]
     sem = (src / "6-name2semantic.tsv").read_text().splitlines()
     sem = sem[:1] + [ln for ln in sem[1:] if keep is None or ln.split("\t")[0] in keep]
     (dst / "2-name2text.txt").write_text("\n".join(text) + "\n")

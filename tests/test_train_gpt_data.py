@@ -1,4 +1,4 @@
-"""GPT trainer pieces on their own: data rules, the padding mask with unequal phone lengths, schedule, optimiser state."""
+"""GPT trainer pieces on their own: data rules, the phone padding mask, schedule, optimiser state, model sources."""
 
 from __future__ import annotations
 

@@ -126,7 +126,8 @@ def select_items(
             selection.dropped.append((name, "no semantic tokens"))
             continue
         if len(semantic) > max_tokens:
-            selection.dropped.append((name, f"{len(semantic)} semantic tokens > {max_tokens} (longer than {max_sec} s)"))
+            reason = f"{len(semantic)} semantic tokens > {max_tokens} (longer than {max_sec} s)"
+            selection.dropped.append((name, reason))
             continue
         try:
             phones = cleaned_text_to_sequence(row.phones, version)
@@ -213,7 +214,8 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
     """
 
     def __init__(self, dataset: GPTDataset, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0) -> None:
-        self.dataset, self.batch_size, self.rank, self.world_size, self.seed = dataset, batch_size, rank, world_size, seed
+        self.dataset, self.batch_size, self.seed = dataset, batch_size, seed
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         by_length = sorted(range(len(dataset)), key=dataset.seconds)
         self.buckets: list[list[int]] = []

@@ -2,10 +2,10 @@
 
 Upstream's recipe exactly (ScaledAdam, an update every 4 batches with 5 for the first, lr 0.01 then 0.002, summed
 loss, optional DPO), as a plain loop that survives being stopped or killed:
-- resume files `logs/<exp>/logs_s1_v2/ckpt/resume-e<epochs done>-b<batches done>.pt` hold the model, the optimiser, the step counters,
-  the gradients accumulated since the last update (upstream carries them across epochs) and every RNG state, so a
-  restart continues the same run update for update; they are written atomically after every epoch and when the
-  job is stopped (SIGTERM), keeping the latest `--keep-latest`;
+- resume files `logs/<exp>/logs_s1_v2/ckpt/resume-e<epochs done>-b<batches done>.pt` hold the model, the
+  optimiser, the step counters, the gradients accumulated since the last update (upstream carries them across
+  epochs) and every RNG state, so a restart continues the same run update for update; they are written atomically
+  after every epoch and when the job is stopped (SIGTERM), keeping the latest `--keep-latest`;
 - weights `weights/GPT_weights_v2/<exp>-e<E>.ckpt` in upstream's format every `--save-every` epochs and after the last;
 - progress events per batch and TensorBoard scalars in `logs/<exp>/logs_s1_v2/`.
 """
@@ -374,7 +374,8 @@ def run(args: argparse.Namespace) -> int:
     options = GPTTrainOptions(
         root=args.root, exp=args.exp, epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every,
         keep_latest=args.keep_latest, precision=args.precision, device=args.device, pretrained=args.pretrained,
-        continue_from=args.continue_from, dpo=args.dpo, schedule=args.schedule, lr_scale=args.lr_scale, version=args.version, seed=args.seed,
+        continue_from=args.continue_from, dpo=args.dpo, schedule=args.schedule, lr_scale=args.lr_scale,
+        version=args.version, seed=args.seed,
         save_weights=args.save_weights,
     )
     return run_training(lambda: train(options))

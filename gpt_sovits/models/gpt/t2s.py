@@ -261,7 +261,7 @@ class Text2SemanticDecoder(nn.Module):
         generator: torch.Generator | None = None,
         draws: RejectDraws | None = None,
     ) -> T2SForwardOutput:
-        """Upstream's experimental DPO objective: CE_sum(chosen) + mean(−logσ(β·(Σlogp_chosen − Σlogp_rejected))).
+        """Upstream's DPO objective: CE_sum(chosen) + mean(−logσ(β·(Σlogp_chosen − Σlogp_rejected))).
 
         The rejected sequences come from `draws` (inject recorded ones) or are drawn from `generator`.
         """
