@@ -199,6 +199,13 @@ def _all_reduce_grads(model: torch.nn.Module, world_size: int) -> None:
         p.grad.div_(world_size)
 
 
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every process when any process has it: all ranks stop after the same batch (no one left waiting)."""
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
 def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunResult:
     if options.epochs < 1 or options.batch_size < 1 or options.save_every < 1 or options.keep_latest < 0:
         raise TrainingError("--epochs, --batch-size and --save-every must be at least 1, --keep-latest at least 0.")
@@ -317,6 +324,8 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
                             updates=counters["updates"], tokens_per_second=batch.tokens / max(seconds, 1e-9),
                         )
                         reporter.scalars(counters["batches"], {"acc/top3": out.acc})
+                    if info.distributed:
+                        stop.requested = _any_rank(stop.requested, device)
                     if stop.requested:
                         break
                 if stop.requested and counters["batch_idx"] < steps_per_epoch:
