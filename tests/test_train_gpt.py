@@ -92,6 +92,8 @@ def test_two_epochs_as_a_job(root, tmp_path):
     weights = ProjectPaths(root).gpt_weights_dir() / f"{EXP}-e2.ckpt"
     assert weights.is_file(), log  # saved after the last epoch although 2 is not a multiple of --save-every
     assert not (ProjectPaths(root).gpt_weights_dir() / f"{EXP}-e1.ckpt").exists()
+    kept = sorted(p.name for p in (ProjectPaths(root).experiment(EXP).gpt_logs() / "ckpt").iterdir())
+    assert len(kept) == 1 and kept[0].startswith("resume-e2-")  # --keep-latest (default 1)
 
     raw = torch.load(weights, map_location="cpu", weights_only=True)
     assert set(raw) == {"weight", "config", "info"} and raw["info"] == "GPT-e2"
@@ -142,7 +144,7 @@ def test_sigkill_then_sigterm_in_epoch_two_resume_the_same_run(root, tmp_path):
     uninterrupted run's.
     """
     exp = copy_exp(root, "gpt8_kill")
-    argv = cli(root, exp, "--epochs", "2", "--save-every", "1", "--batch-size", "16", "--keep-latest", "0")
+    argv = cli(root, exp, "--epochs", "2", "--save-every", "1", "--batch-size", "16", "--keep-all")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ckpt = ProjectPaths(root).experiment(exp).gpt_logs() / "ckpt"
 
@@ -236,6 +238,21 @@ def test_missing_formatted_data_names_the_1a_step(root, tmp_path, capsys):
     err = capsys.readouterr()
     assert code == EXIT_BAD_DATA
     assert "6-name2semantic.tsv" in err.out + err.err and "semantic-token step" in err.out + err.err
+
+
+def test_bert_file_of_other_phones_is_named(root, capsys):
+    from gpt_sovits.train import gpt as trainer
+
+    exp = copy_exp(root, "gpt8_badbert", keep=[EIGHT[0].name, EIGHT[4].name])
+    bert = ProjectPaths(root).experiment(exp).bert_dir / f"{EIGHT[0].name}.pt"
+    torch.save(torch.zeros(1024, 3), bert)
+    parser = __import__("argparse").ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    trainer.configure(parser)
+    code = trainer.run(parser.parse_args(["--root", str(root), "--exp", exp, "--device", "cpu", "--epochs", "1"]))
+    out = capsys.readouterr()
+    assert code == EXIT_BAD_DATA, out
+    assert str(bert) in out.err and "Run 1A again" in out.err
 
 
 def test_nan_loss_stops_with_its_exit_code_and_keeps_no_weights(root, tmp_path, capsys):

@@ -76,15 +76,22 @@ def bert_path(bert_dir: Path, name: str) -> Path:
     return bert_dir / f"{name}.pt"
 
 
+class BadItemError(ValueError):
+    """A formatted file does not fit its item (written for other phones, truncated...); the message names it."""
+
+
 def read_bert(bert_dir: Path, name: str, n_phones: int) -> torch.Tensor | None:
     """BERT features [1024, n_phones] of one item, or None when 1A wrote none (non-Chinese text)."""
     path = bert_path(bert_dir, name)
     if not path.is_file():
         return None
-    feature = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        feature = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise BadItemError(f"{path}: cannot be read ({err}). Run 1A again for this experiment.") from err
     if not isinstance(feature, torch.Tensor) or feature.dim() != 2 or feature.shape != (BERT_DIM, n_phones):
         shape = tuple(feature.shape) if isinstance(feature, torch.Tensor) else type(feature).__name__
-        raise ValueError(
+        raise BadItemError(
             f"{path}: BERT features of shape {shape}, expected ({BERT_DIM}, {n_phones}) for its {n_phones} phones; "
             "the 1A text step wrote it for other phones. Run 1A again for this experiment."
         )

@@ -24,7 +24,7 @@ import torch.distributed as dist
 import yaml
 
 from gpt_sovits.dataset.gpt_data import (
-    BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic, repeat_small, select_items,
+    BadItemError, BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic, repeat_small, select_items,
 )
 from gpt_sovits.dataset.readers import read_name2text, require_formatted
 from gpt_sovits.models.checkpoints import save_gpt_weights
@@ -64,6 +64,7 @@ class GPTTrainOptions:
     version: str = "v2"
     seed: int = 1234
     save_weights: bool = True
+    final_weights_only: bool = False  # weights only after the last epoch
 
 
 @dataclass
@@ -300,7 +301,10 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
                     if batch_idx < counters["batch_idx"]:
                         continue  # resumed mid-epoch: the order of an epoch is fixed by its seed
                     started = time.perf_counter()
-                    batch = collate([dataset[i] for i in indices]).to(device)
+                    try:
+                        batch = collate([dataset[i] for i in indices]).to(device)
+                    except BadItemError as e:
+                        raise TrainingError(str(e), EXIT_BAD_DATA) from e
                     with oom_guard(batch_size, f"{longest.name} ({len(longest.semantic_ids)} tokens)"):
                         out = train_batch(
                             model, optimizer, batch, batch_idx, counters["updates"], lr_of, dpo=options.dpo,
@@ -337,7 +341,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
                 counters["epoch"] = epoch + 1
                 counters["batch_idx"] = 0
                 done = counters["epoch"]
-                if done % options.save_every == 0 or done == options.epochs:
+                if done == options.epochs or (done % options.save_every == 0 and not options.final_weights_only):
                     save_weights(done)
                 checkpoint()  # every epoch: a kill loses at most the epoch in progress
                 if stop.requested and done < options.epochs:
@@ -360,7 +364,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8,
                         help="items per batch before upstream's clamp (halved with --dpo, at most 1/4 of the set)")
     parser.add_argument("--save-every", type=int, default=5, help="save weights every N epochs (and after the last)")
-    parser.add_argument("--keep-latest", type=int, default=1, help="resume files to keep (0: all; default 1)")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep-latest", type=int, nargs="?", const=1, default=1, metavar="N",
+                      help="keep only the latest N resume files (default: 1)")
+    keep.add_argument("--keep-all", dest="keep_latest", action="store_const", const=0, help="keep every resume file")
+    parser.add_argument("--final-weights-only", action="store_true",
+                        help="write a weights file only after the last epoch (not every --save-every epochs)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="auto: fp16 autocast on CUDA, fp32 on CPU")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (several GPUs: use torchrun)")
@@ -385,6 +394,6 @@ def run(args: argparse.Namespace) -> int:
         keep_latest=args.keep_latest, precision=args.precision, device=args.device, pretrained=args.pretrained,
         continue_from=args.continue_from, dpo=args.dpo, schedule=args.schedule, lr_scale=args.lr_scale,
         version=args.version, seed=args.seed,
-        save_weights=args.save_weights,
+        save_weights=args.save_weights, final_weights_only=args.final_weights_only,
     )
     return run_training(lambda: train(options))
