@@ -172,3 +172,23 @@ def test_continue_from_a_lightning_checkpoint_or_a_weights_file(tiny_pretrained,
     torch.save({"state_dict": {"model.other.weight": torch.zeros(2)}}, wrong)
     with pytest.raises(TrainingError, match="does not fit"):
         build_model(GPTTrainOptions(root=tiny_pretrained, exp="x", continue_from=wrong), paths)
+
+
+def test_scaled_adam_clips_only_after_the_first_median_estimate():
+    """No clipping for updates 0..999; at update 1000 the threshold becomes 2x the median of the recorded norms."""
+    from gpt_sovits.train.scaled_adam import ScaledAdam
+
+    torch.manual_seed(0)
+    weight, alpha = torch.nn.Parameter(torch.randn(3, 3)), torch.nn.Parameter(torch.ones(1))
+    opt = ScaledAdam([weight, alpha], lr=0.002)
+    factors, threshold, norms = [], None, None
+    for k in range(1002):
+        scale = 1000.0 if k == 1001 else 1.0  # one huge gradient after the threshold exists
+        weight.grad, alpha.grad = torch.randn(3, 3) * scale, torch.randn(1) * scale
+        opt.step()
+        factors.append(opt.param_groups[0]["last_clipping_factor"])
+        if k == 1000:
+            threshold, norms = opt.state[weight]["model_norm_threshold"], opt.state[weight]["model_norms"].clone()
+    assert factors[:1001] == [1.0] * 1001 and 0 < factors[1001] < 0.01
+    assert threshold == 2 * float(norms.sort().values[500])
+    assert torch.isfinite(weight).all() and torch.isfinite(alpha).all()
