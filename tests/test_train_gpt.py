@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,20 @@ def test_bert_file_of_other_phones_is_named(root, capsys):
     out = capsys.readouterr()
     assert code == EXIT_BAD_DATA, out
     assert str(bert) in out.err and "Run 1A again" in out.err
+
+
+def test_resume_refuses_changed_data_or_settings(root, capsys):
+    from gpt_sovits.train import gpt as trainer
+
+    exp = copy_exp(root, "gpt8_change", keep=[EIGHT[0].name, EIGHT[4].name])
+    options = GPTTrainOptions(root=root, exp=exp, epochs=1, batch_size=64, device="cpu", save_weights=False)
+    train(options)
+    assert trainer.run_training(lambda: train(replace(options, epochs=2, dpo=True))) == 1
+    assert "--dpo False" in capsys.readouterr().err
+    semantic = ProjectPaths(root).experiment(exp).name2semantic
+    semantic.write_text("\n".join(semantic.read_text().splitlines()[:2]) + "\n")  # one item left
+    assert trainer.run_training(lambda: train(replace(options, epochs=2))) == 1
+    assert "changed since resume-e1" in capsys.readouterr().err
 
 
 def test_nan_loss_stops_with_its_exit_code_and_keeps_no_weights(root, tmp_path, capsys):

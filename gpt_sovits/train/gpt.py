@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ import torch.distributed as dist
 import yaml
 
 from gpt_sovits.dataset.gpt_data import (
-    BadItemError, BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic, repeat_small, select_items,
+    BadItemError, BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic, repeat_small,
+    select_items,
 )
 from gpt_sovits.dataset.readers import read_name2text, require_formatted
 from gpt_sovits.models.checkpoints import save_gpt_weights
@@ -142,9 +144,15 @@ def _gradients(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.grad.detach().cpu().clone() for n, p in model.named_parameters() if p.grad is not None}
 
 
+def data_signature(items: list) -> str:
+    """A short digest of the trained items (names and lengths): a resumed run must see the same data."""
+    text = "\n".join(f"{i.name}\t{len(i.phoneme_ids)}\t{len(i.semantic_ids)}" for i in items)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
 def save_resume(
     folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
-    counters: dict[str, int], options: GPTTrainOptions, config: dict[str, Any], keep: int,
+    counters: dict[str, int], options: GPTTrainOptions, config: dict[str, Any], keep: int, data: str,
 ) -> Path:
     """One self-sufficient resume file (atomic), then drop older ones beyond `keep`."""
     path = folder / f"resume-e{counters['epoch']}-b{counters['batches']}.pt"
@@ -157,6 +165,7 @@ def save_resume(
         "counters": dict(counters),
         "rng": rng_state(),
         "options": {k: str(v) for k, v in asdict(options).items()},
+        "data": data,
         "config": config,
     }
     atomic_save(state, path)
@@ -166,7 +175,8 @@ def save_resume(
 
 
 def load_resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                scaler: torch.amp.GradScaler, options: GPTTrainOptions) -> dict[str, int]:
+                scaler: torch.amp.GradScaler, options: GPTTrainOptions, data: str) -> dict[str, int]:
+    """Restore a run from its resume file; refuse (loudly) one written for other settings or other data."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
@@ -180,9 +190,15 @@ def load_resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
                 f"{path} was written with --{key.replace('_', '-')} {saved.get(key)}, this run asks for "
                 f"{getattr(options, key)}. Use the same setting to resume, or delete {path.parent} to start over."
             )
+    if state.get("data") != data:
+        raise TrainingError(
+            f"The formatted data of {options.exp!r} changed since {path.name} was written (items added, removed or "
+            f"re-formatted), so the run cannot continue where it stopped. Delete {path.parent} to start over."
+        )
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
+    if state["scaler"] and scaler.is_enabled():  # fp16 loss scale (absent for fp32/bf16 runs)
+        scaler.load_state_dict(state["scaler"])
     params = dict(model.named_parameters())
     for name, grad in state["grads"].items():
         params[name].grad = grad.to(params[name].device)
@@ -235,6 +251,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     sampler = BucketBatchSampler(dataset, batch_size, info.rank, info.world_size)
     steps_per_epoch = len(sampler)
     longest = max(selection.items, key=lambda it: len(it.semantic_ids))
+    data = data_signature(selection.items)
 
     config["train"].update(epochs=options.epochs, batch_size=batch_size, save_every_n_epoch=options.save_every,
                            if_dpo=options.dpo, precision=precision.name, exp_name=options.exp)
@@ -247,7 +264,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     previous = latest_resume(ckpt_dir)
     torch.manual_seed(options.seed)
     if previous is not None:
-        counters = load_resume(previous, model, optimizer, scaler, options)
+        counters = load_resume(previous, model, optimizer, scaler, options, data)
         sampler_state = "resumed"
     else:
         sampler_state = "fresh"
@@ -288,7 +305,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     def checkpoint() -> Path | None:
         if not info.is_main:
             return None
-        path = save_resume(ckpt_dir, model, optimizer, scaler, counters, options, config, options.keep_latest)
+        path = save_resume(ckpt_dir, model, optimizer, scaler, counters, options, config, options.keep_latest, data)
         result.resume_file = str(path)
         return path
 
