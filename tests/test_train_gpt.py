@@ -266,7 +266,7 @@ def test_resume_refuses_changed_data_or_settings(root, capsys):
     assert "--dpo False" in capsys.readouterr().err
     semantic = ProjectPaths(root).experiment(exp).name2semantic
     semantic.write_text("\n".join(semantic.read_text().splitlines()[:2]) + "\n")  # one item left
-    assert trainer.run_training(lambda: train(replace(options, epochs=2))) == 1
+    assert trainer.run_training(lambda: train(replace(options, epochs=2))) == EXIT_BAD_DATA
     assert "changed since resume-e1" in capsys.readouterr().err
 
 

@@ -193,7 +193,8 @@ def load_resume(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optim
     if state.get("data") != data:
         raise TrainingError(
             f"The formatted data of {options.exp!r} changed since {path.name} was written (items added, removed or "
-            f"re-formatted), so the run cannot continue where it stopped. Delete {path.parent} to start over."
+            f"re-formatted), so the run cannot continue where it stopped. Delete {path.parent} to start over.",
+            EXIT_BAD_DATA,
         )
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
