@@ -46,6 +46,7 @@ STAGE = "train-gpt"
 RESUME_FORMAT = "gpt-sovits-py/gpt-resume/1"
 DEFAULT_CONFIG = PROJECT_DIR / "configs" / "s1longer-v2.yaml"
 GPT_PREFIX = "model."
+LIGHTNING_PRECISION = {"fp32": "32", "fp16": "16-mixed", "bf16": "bf16-mixed"}  # how upstream writes train.precision
 
 
 @dataclass
@@ -255,7 +256,8 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     data = data_signature(selection.items)
 
     config["train"].update(epochs=options.epochs, batch_size=batch_size, save_every_n_epoch=options.save_every,
-                           if_dpo=options.dpo, precision=precision.name, exp_name=options.exp)
+                           if_dpo=options.dpo, precision=LIGHTNING_PRECISION[precision.name],
+                           exp_name=options.exp)
     model.to(device)
     optimizer = make_optimizer(model)
     scaler = precision.make_scaler()
