@@ -189,6 +189,23 @@ def test_sigkill_then_sigterm_in_epoch_two_resume_the_same_run(root, tmp_path):
     assert load_gpt(ProjectPaths(root).gpt_weights_dir() / f"{exp}-e2.ckpt").model is not None
 
 
+@pytest.mark.slow
+def test_two_processes_under_torchrun(root, tmp_path):
+    """torchrun (gloo on CPU): each rank trains half of every epoch, gradients averaged at each update, rank 0 saves."""
+    exp = copy_exp(root, "gpt8_ddp")
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "gpt_sovits",
+            *cli(root, exp, "--epochs", "1", "--batch-size", "8")[3:]]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", EVENTS_ENV: str(tmp_path / "ddp.jsonl")}
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = [e for e in events(tmp_path / "ddp.jsonl") if "loss" in e]
+    assert [e["step"] for e in steps] == list(range(1, 7))  # 96 items / 2 ranks / batch 8, reported by rank 0 only
+    state = torch.load(next((ProjectPaths(root).experiment(exp).gpt_logs() / "ckpt").glob("resume-*.pt")),
+                       weights_only=True)
+    assert state["counters"]["updates"] == 1 and state["counters"]["batches"] == 6
+    assert load_gpt(ProjectPaths(root).gpt_weights_dir() / f"{exp}-e1.ckpt").model is not None
+
+
 def _thirty_updates(root: Path, lr_scale: float) -> tuple[float, float]:
     """Loss of the first batch and (dropout off) after 30 updates, training on the same 2 clips over and over."""
     paths = ProjectPaths(root)
