@@ -14,6 +14,7 @@ import gradio as gr
 from gpt_sovits.paths import resolve_inside
 from gpt_sovits.ui.context import UiContext
 from gpt_sovits.ui.job_panel import JobRequest, job_panel
+from gpt_sovits.ui.links import TabLinks
 
 STEP_CHOICES = [  # (English label, --steps value)
     ("One click: 1Aa + 1Ab + 1Ac", "text,hubert,semantic"),
@@ -55,7 +56,7 @@ def format_request(ctx: UiContext, list_path: str, exp_name: str, steps: str, wa
     return JobRequest(exp=exp.name, argv=ctx.stage_argv("format", *argv), outputs=outputs)
 
 
-def build(ctx: UiContext) -> None:
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
     paths = ctx.paths
     gr.Markdown(t("Formats a .list into logs/<experiment>/: phones and BERT features (1Aa), 32 kHz audio and "
@@ -81,6 +82,14 @@ def build(ctx: UiContext) -> None:
     def make_job(*values) -> JobRequest:
         return format_request(ctx, *values)
 
-    job_panel(ctx, kind="format", inputs=[list_path, exp, steps, wav_dir, workers, device, version, bert_dir,
-                                          hubert_dir, s2g],
-              make_job=make_job, exp_input=exp, start_label="Start formatting")
+    panel = job_panel(ctx, kind="format", inputs=[list_path, exp, steps, wav_dir, workers, device, version,
+                                                  bert_dir, hubert_dir, s2g],
+                      make_job=make_job, exp_input=exp, start_label="Start formatting")
+    if links is not None:
+        # the list ASR wrote (or the Labels tab opened) is the one to format, into an experiment of the same name
+        links.follow("labels.list", list_path)
+        links.follow("labels.list", exp, lambda p: Path(p).stem if p else gr.skip())
+        formatted = gr.Textbox(visible=False)
+        panel.result.change(lambda r, e: e if r.endswith(":succeeded") else gr.skip(), inputs=[panel.result, exp],
+                            outputs=formatted, show_progress="hidden")
+        links.publish("format.exp", formatted)
