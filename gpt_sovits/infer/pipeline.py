@@ -23,8 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from gpt_sovits.audio.io import load_audio, load_audio_with_rate, resample
-from gpt_sovits.audio.spectrogram import spectrogram
+from gpt_sovits.audio.io import load_audio
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
 from gpt_sovits.paths import ProjectPaths
 
@@ -106,7 +105,8 @@ class TTSPipeline:
         self._hubert = None
         self._bert = None
         self._prompt_tokens = _LRU(8)  # (sovits path, ref digest) -> LongTensor [1, Tp]
-        self._ref_specs = _LRU(16)  # ref digest -> FloatTensor [1, 1025, T]
+        self._ref_specs = _LRU(16)  # (ref digest, spec params, with SV) -> (spec [1, 1025, T], sv_emb [1, 20480] | None)
+        self._sv = None  # speaker-verification model, loaded on the first v2Pro/v2ProPlus reference
         self._prompt_text = _LRU(16)  # (text, lang, version) -> (phones, bert)
 
     # ---- models -------------------------------------------------------------------------------------------------
@@ -165,6 +165,19 @@ class TTSPipeline:
                 self._hubert.model.half()
         return self._hubert
 
+    def sv_encoder(self):
+        """The speaker-verification model v2Pro/v2ProPlus references need (loaded once, like upstream's SV)."""
+        if self._sv is None:
+            from gpt_sovits.models.sv import SpeakerEncoder
+
+            path = self.paths.pretrained_sv()
+            if not path.is_file():
+                raise ModelMissingError(
+                    f"Speaker-verification model missing: v2Pro/v2ProPlus need upstream's "
+                    f"pretrained_eres2netv2w24s4ep4.ckpt at {path}")
+            self._sv = SpeakerEncoder.load(path, device=str(self.device), half=self.half)
+        return self._sv
+
     def bert(self):
         if self._bert is None:
             from gpt_sovits.models.bert import BertFeatureExtractor
@@ -205,22 +218,26 @@ class TTSPipeline:
 
         return self._prompt_tokens.get_or((str(self.sovits_path), digest), make)
 
+    def reference(self, ref_path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A reference's linear spectrogram ``[1, 1025, T]`` (upstream's get_spepc: sinc resampling, peak limit) and,
+        for v2Pro/v2ProPlus, its SV embedding ``[1, 20480]`` of the same wave at 16 kHz; cached per file content."""
+        from gpt_sovits.infer.reference import read_reference, reference_audio
+
+        data = self.sovits.hps["data"]
+        with_sv = self.sovits.needs_sv
+        params = tuple(int(data[k]) for k in ("sampling_rate", "filter_length", "hop_length", "win_length"))
+
+        def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+            samples, sr = read_reference(ref_path)
+            ref = reference_audio(samples, sr, data, with_sv)
+            emb = self.sv_encoder().embed(ref.wav16k) if with_sv else None
+            return ref.spec.to(self.device, self.dtype), None if emb is None else emb.to(self.device, self.dtype)
+
+        return self._ref_specs.get_or((_file_digest(ref_path), params, with_sv), make)
+
     def reference_spec(self, ref_path: Path) -> torch.Tensor:
         """Linear spectrogram of a reference at the model's rate, peak-limited as upstream → [1, 1025, T]."""
-        digest = _file_digest(ref_path)
-
-        def make() -> torch.Tensor:
-            data = self.sovits.hps["data"]
-            audio, sr = load_audio_with_rate(ref_path)
-            audio = resample(audio, sr, data["sampling_rate"])
-            peak = float(np.abs(audio).max()) if audio.size else 0.0
-            if peak > 1.0:
-                audio = audio / min(2.0, peak)
-            y = torch.from_numpy(np.ascontiguousarray(audio))[None]
-            spec = spectrogram(y, data["filter_length"], data["hop_length"], data["win_length"])
-            return spec.to(self.device, self.dtype)
-
-        return self._ref_specs.get_or(digest, make)
+        return self.reference(ref_path)[0]
 
     def prompt_phones(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:
         def make():
@@ -270,7 +287,9 @@ class TTSPipeline:
                 if prompt_text and prompt_text[-1] not in SPLIT_MARKS:
                     prompt_text += "." if req.prompt_lang == "en" else "。"
                 phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang)
-            refer_specs = [self.reference_spec(p) for p in refs]
+            references = [self.reference(p) for p in refs]
+            refer_specs = [spec for spec, _ in references]
+            sv_embs = [emb for _, emb in references] if self.sovits.needs_sv else None
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
@@ -282,7 +301,7 @@ class TTSPipeline:
                 tokens = self.generate_semantic(phones, bert, prompt, req, generator)
                 target = torch.tensor([list(phones2)], dtype=torch.long)
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
-                                             seed + index)
+                                             seed + index, sv_embs)
                 peak = float(np.abs(audio).max()) if audio.size else 0.0
                 if peak > 1.0:  # clipping guard, as upstream
                     audio = audio / peak
@@ -315,13 +334,16 @@ class TTSPipeline:
         return result.pred_semantic[None]  # [1, 1, T]
 
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
-                        noise_scale: float, speed: float, seed: int) -> np.ndarray:
-        """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms → float32 audio."""
+                        noise_scale: float, speed: float, seed: int,
+                        sv_embs: list[torch.Tensor] | None = None) -> np.ndarray:
+        """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms (+ their SV embeddings
+        for v2Pro/v2ProPlus) → float32 audio."""
         from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
 
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         bf16 = self.fast_cpu and cpu_supports_bf16()
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,
-                                             noise_scale=float(noise_scale), speed=float(speed), generator=generator)
+                                             noise_scale=float(noise_scale), speed=float(speed), generator=generator,
+                                             sv_emb=sv_embs)
         return audio[0, 0].float().cpu().numpy()
