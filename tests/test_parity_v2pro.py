@@ -207,3 +207,171 @@ def test_e_decode(bundle, version):
     loaded = load_sovits(bundle.root / bundle.meta["files"][version]["weights"])
     assert loaded.version == version and loaded.model.gin_channels == bundle.case(case)["params"]["gin_channels"]
     bundle.check_all(case, _decode_outputs(bundle, case, loaded.model))
+
+
+# ---------------------------------------------------------------------------------------------------- f: training
+def _forward_fields(out) -> dict[str, torch.Tensor]:
+    """The training forward's outputs by name, from upstream's positional tuple or a named result object."""
+    if isinstance(out, tuple):
+        y_hat, kl_ssl, ids_slice, _x_mask, z_mask, (z, z_p, m_p, logs_p, m_q, logs_q), _quantized = out
+        return dict(y_hat=y_hat, kl_ssl=kl_ssl, ids_slice=ids_slice, z_mask=z_mask, z=z, z_p=z_p, m_p=m_p,
+                    logs_p=logs_p, m_q=m_q, logs_q=logs_q)
+    names = {"y_hat": ("y_hat", "o"), "kl_ssl": ("kl_ssl", "commit_loss"), "z_mask": ("z_mask", "y_mask")}
+    fields = {}
+    for key in ("y_hat", "kl_ssl", "ids_slice", "z_mask", "z", "z_p", "m_p", "logs_p", "m_q", "logs_q"):
+        attr = next(a for a in names.get(key, (key,)) if hasattr(out, a))
+        fields[key] = getattr(out, attr)
+    return fields
+
+
+def _case_f_rules(cases_md: str) -> tuple[float, float, tuple[str, ...]]:
+    """(wide, narrow) gradient tolerances relative to the tensor's max and the prefixes that get the wide one."""
+    section = cases_md[cases_md.index("Suggested acceptance rule for this case"):]
+    rules = re.findall(r"\|a-b\| <= ([0-9.eE+-]+) \* max\|b\|", section)
+    prefixes = re.search(r"for ((?:[a-z_0-9]+\.\*(?:, )?)+)", section)
+    assert len(rules) >= 2 and prefixes, "CASES.md states no gradient rule for the training-step case"
+    return float(rules[0]), float(rules[1]), tuple(p.strip().rstrip("*") for p in prefixes.group(1).split(","))
+
+
+def _inject_draws(monkeypatch, noise: torch.Tensor, u: torch.Tensor) -> None:
+    """Replay upstream's two random draws (posterior noise, slice start) in the order the forward makes them."""
+    randn, rand = torch.randn, torch.rand
+
+    def fake_randn(*size, **kwargs):
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+        return noise.clone() if tuple(shape) == tuple(noise.shape) else randn(*size, **kwargs)
+
+    def fake_rand(*size, **kwargs):
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+        return u.clone() if tuple(shape) == tuple(u.shape) else rand(*size, **kwargs)
+
+    monkeypatch.setattr(torch, "randn", fake_randn)
+    monkeypatch.setattr(torch, "rand", fake_rand)
+
+
+def _param_groups(net_g, lrs: list[float]) -> list[dict]:
+    """Upstream's SoVITS groups: everything at lr, then text embedding, text encoder and MRTE at the low lr."""
+    low = [net_g.enc_p.text_embedding, net_g.enc_p.encoder_text, net_g.enc_p.mrte]
+    low_ids = {id(p) for m in low for p in m.parameters()}
+    base = [p for p in net_g.parameters() if id(p) not in low_ids and p.requires_grad]
+    return [{"params": base, "lr": lrs[0]}] + [{"params": list(m.parameters()), "lr": lr} for m, lr in zip(low, lrs[1:])]
+
+
+def _grad_norm(named: list[tuple[str, torch.Tensor]]) -> float:
+    return sum(float(g.double().norm(2)) ** 2 for _, g in named) ** 0.5
+
+
+@pytest.mark.slow  # full-size discriminator (63 M parameters): forward/backward on two 0.64 s segments
+@pytest.mark.parametrize("case", ["f_s2_train_step_v2Pro"])
+def test_f_training_step(bundle, case, monkeypatch):
+    c = bundle.case(case)
+    params, meta = c["params"], c["meta"]
+    version = case.removeprefix("f_s2_train_step_")
+    files = bundle.meta["files"][version]
+    hps = json.loads((bundle.root / f"s2{version}_tiny.json").read_text())
+    data, train = hps["data"], hps["train"]
+    hop, segment = data["hop_length"], train["segment_size"]
+
+    net_g = build_synthesizer(hps, version)
+    net_g.load_state_dict(read_sovits_state(bundle.root / files["G"])[0], strict=True)
+    net_d = load_sovits_pretrained_d(bundle.root / files["D"], version=version)
+    assert len(net_d.discriminators) == meta["n_discriminators"]
+    for module in [*net_g.modules(), *net_d.modules()]:  # the case switches every dropout off
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    net_g.train()
+    net_d.train()
+    g_groups = _param_groups(net_g, params["lr_in_step_G_groups"])
+    assert [len(g["params"]) for g in g_groups] == meta["group_sizes_G"]
+    optim_g = torch.optim.AdamW(g_groups, betas=tuple(train["betas"]), eps=train["eps"])
+    optim_d = torch.optim.AdamW(net_d.parameters(), params["lr_in_step_D"][0], betas=tuple(train["betas"]),
+                                eps=train["eps"])
+
+    x = {k: bundle.input(case, k) for k in ("ssl", "spec", "spec_lengths", "text", "text_lengths", "sv_emb",
+                                             "rand_enc_q_noise", "rand_slice_u", "wav_int16")}
+    _inject_draws(monkeypatch, x["rand_enc_q_noise"], x["rand_slice_u"])
+    out = _forward_fields(net_g(x["ssl"].float(), x["spec"], x["spec_lengths"], x["text"], x["text_lengths"],
+                                sv_emb=x["sv_emb"]))
+    monkeypatch.undo()
+
+    produced = {k: out[k] for k in ("z", "z_p", "m_p", "logs_p", "m_q", "logs_q", "y_hat", "ids_slice")}
+    mask = (torch.arange(x["spec"].shape[-1])[None] < x["spec_lengths"][:, None]).float()[:, None]
+    with torch.no_grad():
+        produced["ref_enc_ge"] = net_g.ref_enc(x["spec"][:, : net_g.ref_bins] * mask, mask)
+        produced["sv_linear"] = net_g.sv_emb(x["sv_emb"])
+        produced["ge"] = net_g.reference_embedding(x["spec"], mask, x["sv_emb"])
+        produced["ge512"] = net_g.mrte_condition(produced["ge"])
+
+    mel_args = (data["filter_length"], data["n_mel_channels"], data["sampling_rate"])
+    y_mel = slice_segments(spec_to_mel(x["spec"], *mel_args, data["mel_fmin"], data["mel_fmax"]),
+                           out["ids_slice"], segment // hop)
+    y_hat_mel = mel_spectrogram(out["y_hat"].squeeze(1), *mel_args, hop, data["win_length"], data["mel_fmin"],
+                                data["mel_fmax"])
+    y = slice_segments(x["wav_int16"].float() / 32768.0, out["ids_slice"] * hop, segment)
+
+    # D step on the detached generator output
+    y_d_r, y_d_g, _, _ = net_d(y, out["y_hat"].detach())
+    loss_disc, losses_disc_r, losses_disc_g = losses.discriminator_loss(y_d_r, y_d_g)
+    optim_d.zero_grad()
+    loss_disc.backward()
+    d_grads = {n: p.grad.clone() for n, p in net_d.named_parameters() if p.grad is not None}
+    optim_d.step()
+    produced.update(y_mel=y_mel, y_hat_mel=y_hat_mel, loss_disc_all=loss_disc,
+                    losses_disc_r=torch.stack(losses_disc_r), losses_disc_g=torch.stack(losses_disc_g))
+    produced.update({f"d_step_y_d_hat_g_{i}": g for i, g in enumerate(y_d_g)})
+
+    # G step through the just-updated discriminator (its own weight gradients are not needed: saves CPU)
+    net_d.requires_grad_(False)
+    _, y_d_g, fmap_r, fmap_g = net_d(y, out["y_hat"])
+    loss_mel = losses.mel_loss(y_mel, y_hat_mel, train["c_mel"])
+    loss_kl = losses.kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], out["z_mask"]) * train["c_kl"]
+    loss_fm = losses.feature_loss(fmap_r, fmap_g)
+    loss_gen, losses_gen = losses.generator_loss(y_d_g)
+    loss_gen_all = loss_gen + loss_fm + loss_mel + out["kl_ssl"] * 1 + loss_kl
+    optim_g.zero_grad()
+    loss_gen_all.backward()
+    g_grads = {n: p.grad.clone() for n, p in net_g.named_parameters() if p.grad is not None}
+    optim_g.step()
+    produced.update(loss_gen=loss_gen, loss_fm=loss_fm, loss_mel=loss_mel, loss_kl=loss_kl,
+                    kl_ssl=torch.as_tensor(out["kl_ssl"], dtype=torch.float32), loss_gen_all=loss_gen_all,
+                    losses_gen=torch.stack(losses_gen))
+    bundle.check_all(case, produced, skip=("G_after/", "G_grad/", "D_after/", "D_grad/"))
+
+    # logged gradient norms (float64, no clipping); per module, the modules behind the updated D get the wide rule
+    wide, narrow, wide_prefixes = _case_f_rules((bundle.root / "CASES.md").read_text())
+    for name, grads, total in (("G", g_grads, params["grad_norm_g"]), ("D", d_grads, params["grad_norm_d"])):
+        ours = _grad_norm(list(grads.items()))
+        assert abs(ours - total) <= 1e-4 * (1 + abs(total)), f"grad_norm_{name.lower()} {ours} != {total}"
+        for module, norm in params[f"grad_norm_{name}_by_module"].items():
+            mine = _grad_norm([(n, g) for n, g in grads.items() if n.startswith(module + ".")])
+            limit = wide * norm if name == "G" and (module + ".").startswith(wide_prefixes) else 1e-4 * (1 + norm)
+            assert abs(mine - norm) <= limit, f"{name} {module}: grad norm {mine} != {norm}"
+
+    # gradients before and parameters after the step (rows as listed in the index where only rows are stored)
+    models = {"G": (net_g, g_grads, g_groups), "D": (net_d, d_grads, optim_d.param_groups)}
+    for item in c["outputs"]:
+        short = item["name"].split(".", 1)[1]
+        kind, _, pname = short.partition("/")
+        if kind not in ("G_after", "G_grad", "D_after", "D_grad"):
+            continue
+        net, grads, groups = models[kind[0]]
+        rows = meta.get("rows", {}).get(f"{kind[0]}_after/{pname}")
+        take = (lambda t: t[rows]) if rows is not None else (lambda t: t)
+        expected = bundle.get(item["name"])
+        if kind.endswith("_grad"):
+            assert pname in grads, f"{item['name']}: no gradient computed"
+            rel = wide if kind == "G_grad" and pname.startswith(wide_prefixes) else narrow
+            bundle.check(item["name"], take(grads[pname]), atol=rel * float(expected.abs().max()), rtol=0.0)
+            continue
+        param = dict(net.named_parameters())[pname]
+        after = take(param.detach())
+        if pname not in grads:  # no gradient (frozen SSL projection): AdamW left it untouched
+            bundle.check(item["name"], after, atol=0.0, rtol=0.0)
+            continue
+        grad_key = f"{item['name'].split('.', 1)[0]}.{kind[0]}_grad/{pname}"
+        g_ref = bundle.get(grad_key) if grad_key in bundle.tensors else take(grads[pname])
+        lr = next(g["lr"] for g in groups if any(p is param for p in g["params"]))
+        small = g_ref.abs() <= 1e-3 * g_ref.abs().max()
+        diff = (after.double() - expected.double()).abs()
+        ok = torch.where(small, diff <= 2.001 * lr, diff <= 1e-6 + 1e-6 * expected.double().abs())
+        assert bool(ok.all()), f"{item['name']}: parameter after the step differs (max |diff| {float(diff.max()):.3g})"
