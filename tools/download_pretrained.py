@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=PROJECT_DIR, help="data root holding pretrained_models/")
     parser.add_argument("--whisper", choices=WHISPER_SIZES, help="a faster-whisper model size")
-    parser.add_argument("--gpt-sovits", choices=sorted(PRETRAINED_GPT), help="upstream's pretrained models of a version")
+    parser.add_argument("--gpt-sovits", choices=sorted(PRETRAINED_GPT),
+                        help="upstream's pretrained models of a version")
     args = parser.parse_args(argv)
     if not args.whisper and not args.gpt_sovits:
         parser.print_help()

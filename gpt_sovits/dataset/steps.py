@@ -1,4 +1,5 @@
-"""The per-line work of the 1A steps (text, hubert, sv for v2Pro/v2ProPlus, semantic). A worker loads its model once and then turns tasks into results.
+"""The per-line work of the 1A steps (text, hubert, sv for v2Pro/v2ProPlus, semantic). A worker loads its model
+once and then turns tasks into results.
 
 Workers run in the formatting process (one worker) or in child processes (several), so everything they take and
 return is plain picklable data. Output files are written by the worker itself, atomically; the small results (the

@@ -105,7 +105,8 @@ class TTSPipeline:
         self._hubert = None
         self._bert = None
         self._prompt_tokens = _LRU(8)  # (sovits path, ref digest) -> LongTensor [1, Tp]
-        self._ref_specs = _LRU(16)  # (ref digest, spec params, with SV) -> (spec [1, 1025, T], sv_emb [1, 20480] | None)
+        # (ref digest, spectrogram params, with SV) -> (spec [1, 1025, T], sv_emb [1, 20480] or None)
+        self._ref_specs = _LRU(16)
         self._sv = None  # speaker-verification model, loaded on the first v2Pro/v2ProPlus reference
         self._prompt_text = _LRU(16)  # (text, lang, version) -> (phones, bert)
 

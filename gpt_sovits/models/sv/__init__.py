@@ -1,4 +1,4 @@
-"""Speaker verification (SV) front end of the v2Pro/v2ProPlus models: 16 kHz wave → fbank → ERes2NetV2 → [B, 20480].
+"""Speaker verification (SV) of the v2Pro/v2ProPlus models: 16 kHz wave → fbank → ERes2NetV2 → [B, 20480].
 
 ``SpeakerEncoder.load(path)`` reads upstream's ``pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt`` (a bare
 state dict) with ``weights_only=True`` and loads it strictly; ``embed(wav16k)`` is upstream's ``compute_embedding3``.

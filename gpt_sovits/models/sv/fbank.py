@@ -52,9 +52,11 @@ def mel_banks(num_bins: int = NUM_MEL_BINS, padded_length: int = PADDED_LENGTH,
 
 
 @functools.lru_cache(maxsize=8)
-def povey_window(length: int = FRAME_LENGTH) -> torch.Tensor:
-    """Symmetric Hann window to the power 0.85 (Kaldi's default "povey" window), float32, cached."""
-    return torch.hann_window(length, periodic=False, dtype=torch.float32).pow(0.85)
+def povey_window(length: int = FRAME_LENGTH, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Symmetric Hann window to the power 0.85 (Kaldi's default "povey" window), built in the wave's dtype as
+    upstream does (it matters for fp16), cached."""
+    return torch.hann_window(length, periodic=False, dtype=dtype, device=device).pow(0.85)
 
 
 def fbank(wave: torch.Tensor) -> torch.Tensor:
@@ -70,7 +72,7 @@ def fbank(wave: torch.Tensor) -> torch.Tensor:
     frames = frames - torch.mean(frames, dim=1).unsqueeze(1)  # DC offset per frame
     previous = F.pad(frames.unsqueeze(0), (1, 0), mode="replicate").squeeze(0)  # x[-1] := x[0]
     frames = frames - PREEMPHASIS * previous[:, :-1]
-    frames = frames * povey_window().to(device=device, dtype=dtype).unsqueeze(0)
+    frames = frames * povey_window(FRAME_LENGTH, dtype, device).unsqueeze(0)
     frames = F.pad(frames.unsqueeze(0), (0, PADDED_LENGTH - FRAME_LENGTH), mode="constant", value=0).squeeze(0)
     power = torch.fft.rfft(frames).abs().pow(2.0)  # [T, 257]
     banks = F.pad(mel_banks().to(device=device, dtype=dtype), (0, 1), mode="constant", value=0)  # Nyquist bin: 0
