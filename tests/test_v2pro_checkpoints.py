@@ -101,3 +101,14 @@ def test_pro_header_is_written_only_for_pro_models(reference_bundle, tmp_path):
     assert out.read_bytes()[:2] == b"PK" and load_checkpoint(out).header is None
     with pytest.raises(CheckpointError, match="no sv_emb"):
         save_sovits_weights(v2.model, v2.hps, tmp_path / "fake.pth", "x", version="v2Pro")
+
+
+def test_pro_model_refuses_a_reference_without_its_sv_embedding(v2pro_bundle):
+    model = load_sovits(_files(v2pro_bundle, "v2Pro")["weights"]).model
+    spec = torch.rand(1, 1025, 20)
+    with pytest.raises(ValueError, match="speaker-verification embedding"):
+        model.reference_embedding(spec)
+    with pytest.raises(ValueError, match="2 reference spectrograms but 1 SV embeddings"):
+        model.decode(torch.zeros(1, 1, 4, dtype=torch.long), torch.zeros(1, 3, dtype=torch.long), [spec, spec],
+                     sv_emb=[torch.zeros(1, 20480)])
+    assert model.reference_embedding(spec, sv_emb=torch.zeros(1, 20480)).shape == (1, model.gin_channels, 1)
