@@ -18,15 +18,23 @@ BERT_DIR = "chinese-roberta-wwm-ext-large"
 PRETRAINED_SOVITS_G = {
     "v1": "s2G488k.pth",
     "v2": "gsv-v2final-pretrained/s2G2333k.pth",
+    "v2Pro": "v2Pro/s2Gv2Pro.pth",
+    "v2ProPlus": "v2Pro/s2Gv2ProPlus.pth",
 }
-PRETRAINED_SOVITS_D = {
+PRETRAINED_SOVITS_D = {  # upstream derives the D path by replacing "s2G" with "s2D"
     "v1": "s2D488k.pth",
     "v2": "gsv-v2final-pretrained/s2D2333k.pth",
+    "v2Pro": "v2Pro/s2Dv2Pro.pth",
+    "v2ProPlus": "v2Pro/s2Dv2ProPlus.pth",
 }
-PRETRAINED_GPT = {
+PRETRAINED_GPT = {  # v2Pro/v2ProPlus use the v2 GPT architecture with upstream's s1v3.ckpt
     "v1": "s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt",
     "v2": "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
+    "v2Pro": "s1v3.ckpt",
+    "v2ProPlus": "s1v3.ckpt",
 }
+# The speaker-verification model (ERes2NetV2) v2Pro/v2ProPlus need for formatting and inference.
+PRETRAINED_SV = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
 WHISPER_SIZES = (
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
     "large-v1", "large-v2", "large-v3", "large-v3-turbo",
@@ -121,6 +129,9 @@ class ProjectPaths:
     def pretrained_gpt(self, version: str = "v2") -> Path:
         return self.pretrained_models / PRETRAINED_GPT[version]
 
+    def pretrained_sv(self) -> Path:
+        return self.pretrained_models / PRETRAINED_SV
+
     def whisper_dirs(self, size: str) -> list[Path]:
         """Candidate folders for a faster-whisper model, ours first, then upstream's tools/asr/models."""
         return [
@@ -164,6 +175,11 @@ class ExperimentPaths:
     @property
     def name2semantic(self) -> Path:
         return self.dir / "6-name2semantic.tsv"
+
+    @property
+    def sv_dir(self) -> Path:
+        """v2Pro/v2ProPlus: one speaker-verification embedding per clip, ``<wav name>.pt``."""
+        return self.dir / "7-sv_cn"
 
     @property
     def format_manifest(self) -> Path:

@@ -403,7 +403,8 @@ def test_prep_matches_upstream_case_and_skips_loud_clips(reference_bundle):
 
 def test_parse_steps():
     assert parse_steps("semantic,text") == ("text", "semantic")
-    assert parse_steps("all") == ("text", "hubert", "semantic")
+    assert parse_steps("all") == ("text", "hubert", "sv", "semantic")  # sv runs for v2Pro/v2ProPlus only
+    assert parse_steps("sv,b") == ("hubert", "sv")
     assert parse_steps("a,b") == ("text", "hubert")
     with pytest.raises(FormatError):
         parse_steps("bert")

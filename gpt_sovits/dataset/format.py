@@ -1,4 +1,5 @@
-"""1A: format a `.list` into `logs/<exp>/` (2-name2text, 3-bert, 4-cnhubert, 5-wav32k, 6-name2semantic).
+"""1A: format a `.list` into `logs/<exp>/` (2-name2text, 3-bert, 4-cnhubert, 5-wav32k, 6-name2semantic, and for
+v2Pro/v2ProPlus 7-sv_cn: one speaker-verification embedding per clip; that step is skipped for v1/v2).
 
 `format_dataset` runs the requested steps in order. It is incremental: every (line, step) has a key in the manifest
 (see `keys.py`); unchanged lines are reused, changed lines recomputed, and outputs of lines that left the list (or
@@ -22,6 +23,8 @@ from gpt_sovits.dataset.steps import (
     HUBERT,
     SEMANTIC,
     STEP_TITLES,
+    SV,
+    SV_VERSIONS,
     TEXT,
     ItemResult,
     StepSettings,
@@ -32,7 +35,7 @@ from gpt_sovits.dataset.steps import (
 from gpt_sovits.paths import ExperimentPaths, ProjectPaths
 from gpt_sovits.progress import Progress
 
-ALL_STEPS = (TEXT, HUBERT, SEMANTIC)
+ALL_STEPS = (TEXT, HUBERT, SV, SEMANTIC)
 ProgressFactory = Callable[[int, str], Progress]
 
 
@@ -51,6 +54,7 @@ class FormatOptions:
     bert_dir: Path | None = None      # defaults: the project's pretrained_models/ under upstream's names
     hubert_dir: Path | None = None
     pretrained_s2g: Path | None = None
+    sv_model: Path | None = None      # default: pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt
 
     @property
     def use_half(self) -> bool:
@@ -134,6 +138,16 @@ class _Formatter:
         unknown = [s for s in options.steps if s not in ALL_STEPS]
         if unknown or not options.steps:
             raise FormatError(f"Unknown step(s) {unknown}; choose from {', '.join(ALL_STEPS)}.")
+        if options.version not in SV_VERSIONS and SV in options.steps:
+            from dataclasses import replace
+
+            options = replace(options, steps=tuple(s for s in options.steps if s != SV))  # v1/v2 train without it
+            if not options.steps:
+                raise FormatError(f"The speaker-embedding step is only for v2Pro/v2ProPlus, not {options.version}.")
+        elif options.version in SV_VERSIONS and HUBERT in options.steps and SV not in options.steps:
+            from dataclasses import replace  # as upstream's step 1b: the Pro versions embed each clip after HuBERT
+
+            options = replace(options, steps=tuple(s for s in ALL_STEPS if s in options.steps or s == SV))
         self.options = options
         self.progress = progress
         paths = ProjectPaths(options.root)
@@ -141,6 +155,7 @@ class _Formatter:
         self.bert_dir = Path(options.bert_dir or paths.bert_dir())
         self.hubert_dir = Path(options.hubert_dir or paths.hubert_dir())
         self.sovits_g = Path(options.pretrained_s2g or paths.pretrained_sovits_g(options.version))
+        self.sv_model = Path(options.sv_model or paths.pretrained_sv())
         items, bad = read_items(options.list_path, options.wav_dir, paths.root)
         if not items:
             reasons = "; ".join(f"line {b.line_no}: {b.reason}" for b in bad[:5])
@@ -151,7 +166,7 @@ class _Formatter:
         self.manifest = Manifest.load(self.exp.format_manifest)
         self.hashes = FileHashCache(self.manifest.file_hashes)
         self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, options.use_half,
-                             options.version)
+                             options.version, self.sv_model)
 
     # ---- models -------------------------------------------------------------------------------------------
     def _check_models(self) -> None:
@@ -162,10 +177,12 @@ class _Formatter:
             needed.append(("BERT model folder", self.bert_dir, "--bert-dir"))
         if HUBERT in steps:
             needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
+        if SV in steps:
+            needed.append(("speaker-verification model", self.sv_model, "--sv-model"))
         if SEMANTIC in steps:
             needed.append(("pretrained SoVITS G file", self.sovits_g, "--pretrained-s2g"))
-            if HUBERT not in steps:  # the features' keys say whether they are current
-                needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
+        if (SV in steps or SEMANTIC in steps) and HUBERT not in steps:  # the features' keys say if they are current
+            needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
         missing = [f"{what} not found: {path} (put the upstream file there or pass {flag})"
                    for what, path, flag in needed if self.keys.model_hash(path) is None]
         if missing:
@@ -193,7 +210,8 @@ class _Formatter:
                 self._forget(name, step)
             self.manifest.drop(name)
             self.report.removed.append(name)
-        for folder, suffix in ((self.exp.bert_dir, ".pt"), (self.exp.hubert_dir, ".pt"), (self.exp.wav32k_dir, "")):
+        for folder, suffix in ((self.exp.bert_dir, ".pt"), (self.exp.hubert_dir, ".pt"), (self.exp.wav32k_dir, ""),
+                               (self.exp.sv_dir, ".pt")):
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
@@ -209,6 +227,8 @@ class _Formatter:
             return self.keys.text(item)
         if step == HUBERT:
             return self.keys.hubert(item)
+        if step == SV:
+            return self.keys.sv(self.keys.hubert(item))
         return self.keys.semantic(self.keys.hubert(item))
 
     def _is_current(self, item: FormatItem, step: str, key: str | None) -> bool:
@@ -227,7 +247,9 @@ class _Formatter:
                     continue
                 if step == TEXT and item.lang == "zh" and self.keys.model_hash(self.bert_dir) is None:
                     continue  # cannot tell without the BERT files; keep
-                if step in (HUBERT, SEMANTIC) and self.keys.model_hash(self.hubert_dir) is None:
+                if step in (HUBERT, SV, SEMANTIC) and self.keys.model_hash(self.hubert_dir) is None:
+                    continue
+                if step == SV and self.keys.model_hash(self.sv_model) is None:
                     continue
                 if step == SEMANTIC and self.keys.model_hash(self.sovits_g) is None:
                     continue
@@ -248,7 +270,7 @@ class _Formatter:
             tasks: list[Task] = []
             for item in self.items:
                 key = self.expected_key(item, step)
-                if step == SEMANTIC and item.name not in hubert_planned and \
+                if step in (SV, SEMANTIC) and item.name not in hubert_planned and \
                         not self._is_current(item, HUBERT, self.keys.hubert(item)):
                     self._fail_early(report, item, self._no_hubert_reason(item))
                     continue
@@ -315,7 +337,7 @@ class _Formatter:
             report.failed.sort(key=lambda f: order[f.name])
 
     def _model_path(self, step: str) -> Path:
-        return {TEXT: self.bert_dir, HUBERT: self.hubert_dir, SEMANTIC: self.sovits_g}[step]
+        return {TEXT: self.bert_dir, HUBERT: self.hubert_dir, SV: self.sv_model, SEMANTIC: self.sovits_g}[step]
 
     # ---- merged files -------------------------------------------------------------------------------------
     def write_merged(self) -> None:
@@ -366,6 +388,11 @@ def format_hubert(options: FormatOptions, progress: ProgressFactory | None = Non
     return format_dataset(_only(options, HUBERT), progress)
 
 
+def format_sv(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
+    """The v2Pro/v2ProPlus speaker-embedding step alone: 7-sv_cn/ (needs 1Ab's 5-wav32k audio)."""
+    return format_dataset(_only(options, SV), progress)
+
+
 def format_semantic(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
     """1Ac alone: 6-name2semantic.tsv (needs 1Ab's features)."""
     return format_dataset(_only(options, SEMANTIC), progress)
@@ -379,7 +406,7 @@ def _only(options: FormatOptions, step: str) -> FormatOptions:
 
 def parse_steps(text: str | Sequence[str]) -> tuple[str, ...]:
     """`"text,hubert"` or a list → steps in run order; also accepts upstream's names a, b, c."""
-    aliases = {"a": TEXT, "1aa": TEXT, "b": HUBERT, "1ab": HUBERT, "c": SEMANTIC, "1ac": SEMANTIC}
+    aliases = {"a": TEXT, "1aa": TEXT, "b": HUBERT, "1ab": HUBERT, "c": SEMANTIC, "1ac": SEMANTIC, "sv_cn": SV}
     parts = text.split(",") if isinstance(text, str) else list(text)
     chosen = set()
     for part in parts:
@@ -391,8 +418,8 @@ def parse_steps(text: str | Sequence[str]) -> tuple[str, ...]:
             continue
         step = aliases.get(part, part)
         if step not in ALL_STEPS:
-            raise FormatError(f"Unknown step {part!r}; choose from text, hubert, semantic (or all).")
+            raise FormatError(f"Unknown step {part!r}; choose from text, hubert, sv, semantic (or all).")
         chosen.add(step)
     if not chosen:
-        raise FormatError("No step chosen; choose from text, hubert, semantic (or all).")
+        raise FormatError("No step chosen; choose from text, hubert, sv, semantic (or all).")
     return tuple(s for s in ALL_STEPS if s in chosen)

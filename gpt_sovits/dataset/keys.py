@@ -3,6 +3,7 @@
 text     = frontend version + symbol version + language + text (+ BERT files and precision for zh lines)
 hubert   = audio file bytes + HuBERT files + precision
 semantic = the line's hubert key + pretrained SoVITS G file + precision
+sv       = the line's hubert key (its 5-wav32k audio) + SV model file + precision (v2Pro/v2ProPlus only)
 A key is None when it cannot be known now (model or audio file missing).
 """
 
@@ -26,6 +27,7 @@ class KeyMaker:
     sovits_g: Path
     half: bool
     version: str
+    sv_model: Path | None = None
     _models: dict[str, str | None] = field(default_factory=dict)
     _audio: dict[Path, str | None] = field(default_factory=dict)
 
@@ -61,6 +63,12 @@ class KeyMaker:
         if audio is None or model is None:
             return None
         return sha256_json(["hubert", FORMAT_REVISION, audio, model, self.half])
+
+    def sv(self, hubert_key: str | None) -> str | None:
+        model = self.model_hash(self.sv_model) if self.sv_model is not None else None
+        if hubert_key is None or model is None:
+            return None
+        return sha256_json(["sv", FORMAT_REVISION, hubert_key, model, self.half])
 
     def semantic(self, hubert_key: str | None) -> str | None:
         model = self.model_hash(self.sovits_g)

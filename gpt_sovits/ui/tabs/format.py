@@ -17,7 +17,7 @@ from gpt_sovits.ui.job_panel import JobRequest, job_panel
 from gpt_sovits.ui.links import TabLinks
 
 STEP_CHOICES = [  # (English label, --steps value)
-    ("One click: 1Aa + 1Ab + 1Ac", "text,hubert,semantic"),
+    ("One click: 1Aa + 1Ab + 1Ac", "text,hubert,sv,semantic"),  # sv: v2Pro/v2ProPlus only, skipped otherwise
     ("1Aa: text → phones + BERT features", "text"),
     ("1Ab: audio → 32 kHz wav + HuBERT features", "hubert"),
     ("1Ac: HuBERT features → semantic tokens", "semantic"),
@@ -53,6 +53,8 @@ def format_request(ctx: UiContext, list_path: str, exp_name: str, steps: str, wa
         outputs.append(str(exp.hubert_dir / "*.pt"))
     if "semantic" in steps:
         outputs.append(exp.name2semantic)
+    if version in ("v2Pro", "v2ProPlus") and ("hubert" in steps or "sv" in steps):
+        outputs.append(str(exp.sv_dir / "*.pt"))
     return JobRequest(exp=exp.name, argv=ctx.stage_argv("format", *argv), outputs=outputs)
 
 
@@ -72,7 +74,7 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
                          label=t("What to run"), scale=4)
         workers = gr.Number(value=1, minimum=1, maximum=32, precision=0, label=t("Worker processes"), scale=1)
         device = gr.Textbox(value=_default_device(), label=t("Device (cpu, cuda, or cuda:0,cuda:1)"), scale=2)
-        version = gr.Dropdown(["v2", "v1"], value="v2", label=t("Model version"), scale=1)
+        version = gr.Dropdown(["v2", "v1", "v2Pro", "v2ProPlus"], value="v2", label=t("Model version"), scale=1)
     with gr.Accordion(t("Pretrained models used"), open=False):
         bert_dir = gr.Textbox(value=str(paths.bert_dir()), label=t("BERT folder"))
         hubert_dir = gr.Textbox(value=str(paths.hubert_dir()), label=t("HuBERT folder"))
