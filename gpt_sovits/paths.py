@@ -27,6 +27,7 @@ PRETRAINED_GPT = {
     "v1": "s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt",
     "v2": "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
 }
+LEXICON_FILE = "lexicon.tsv"
 WHISPER_SIZES = (
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
     "large-v1", "large-v2", "large-v3", "large-v3-turbo",
@@ -95,6 +96,11 @@ class ProjectPaths:
     @property
     def jobs(self) -> Path:
         return self.logs / ".jobs"
+
+    @property
+    def lexicon(self) -> Path:
+        """The global user lexicon (every experiment and inference may use it; see gpt_sovits.text.lexicon)."""
+        return self.root / LEXICON_FILE
 
     @property
     def allowed_roots(self) -> tuple[Path, ...]:
@@ -168,6 +174,11 @@ class ExperimentPaths:
     @property
     def format_manifest(self) -> Path:
         return self.dir / "format_manifest.json"
+
+    @property
+    def lexicon(self) -> Path:
+        """This experiment's user lexicon; its entries override the global one's."""
+        return self.dir / LEXICON_FILE
 
     def sovits_logs(self, version: str = "v2") -> Path:
         return self.dir / f"logs_s2_{version}"
