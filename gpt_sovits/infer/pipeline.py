@@ -66,6 +66,15 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _request_lexicon(req: TTSRequest):
+    """The request's user lexicon, read now (a file edited between requests takes effect at once), or None."""
+    if req.lexicon in (None, ""):
+        return None
+    from gpt_sovits.text.lexicon_files import load_lexicon
+
+    return load_lexicon([req.lexicon])
+
+
 class _LRU(OrderedDict):
     def __init__(self, size: int):
         super().__init__()
@@ -222,18 +231,21 @@ class TTSPipeline:
 
         return self._ref_specs.get_or(digest, make)
 
-    def prompt_phones(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:
+    def prompt_phones(self, text: str, lang: str, lexicon=None) -> tuple[list[int], torch.Tensor]:
+        from gpt_sovits.text.lexicon_files import fingerprint
+
         def make():
-            result = self._phones_and_bert(text, lang)
+            result = self._phones_and_bert(text, lang, lexicon)
             return result.phones, result.bert
 
-        return self._prompt_text.get_or((text, lang, self.version), make)
+        return self._prompt_text.get_or((text, lang, self.version, fingerprint(lexicon)), make)
 
-    def _phones_and_bert(self, text: str, lang: str):
+    def _phones_and_bert(self, text: str, lang: str, lexicon=None):
         from gpt_sovits.text.phones import get_phones_and_bert
 
         needs_bert = lang in ("all_zh", "zh", "auto")
-        return get_phones_and_bert(text, lang, version=self.version, bert=self.bert() if needs_bert else None)
+        return get_phones_and_bert(text, lang, version=self.version, bert=self.bert() if needs_bert else None,
+                                   lexicon=lexicon)
 
     # ---- synthesis ----------------------------------------------------------------------------------------------
     def sentences(self, req: TTSRequest) -> list[str]:
@@ -251,6 +263,7 @@ class TTSPipeline:
         with self.lock:
             self._require_models()
             req.validate(self.version)
+            lexicon = _request_lexicon(req)
             seed = int(req.seed) if int(req.seed) >= 0 else random.randrange(2**31)
             if on_seed is not None:
                 on_seed(seed)
@@ -269,13 +282,13 @@ class TTSPipeline:
                 prompt_text = req.prompt_text.strip("\n").replace("\n", "")
                 if prompt_text and prompt_text[-1] not in SPLIT_MARKS:
                     prompt_text += "." if req.prompt_lang == "en" else "。"
-                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang)
+                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang, lexicon)
             refer_specs = [self.reference_spec(p) for p in refs]
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
             for index, piece in enumerate(self.sentences(req)):
-                result = self._phones_and_bert(piece, req.text_lang)
+                result = self._phones_and_bert(piece, req.text_lang, lexicon)
                 phones2, bert2 = result.phones, result.bert
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
