@@ -38,6 +38,29 @@ def lexicon_files(paths: ProjectPaths, exp_name: str | None = None) -> list[Path
     return [p for p in candidates if p.is_file()]
 
 
+def available_lexicons(paths: ProjectPaths) -> list[Path]:
+    """Every lexicon file under the data root: the global one, then each experiment's (for inference pickers)."""
+    found = [paths.lexicon] if paths.lexicon.is_file() else []
+    if paths.logs.is_dir():
+        found += sorted(p for p in paths.logs.glob(f"*/{paths.lexicon.name}") if p.is_file())
+    return found
+
+
+def scope_path(paths: ProjectPaths, exp_name: str | None) -> Path:
+    """The file an editor works on: the experiment's lexicon, or the global one when no experiment is named."""
+    name = (exp_name or "").strip()
+    return paths.experiment(name).lexicon if name else paths.lexicon
+
+
+def editing_lexicon(paths: ProjectPaths, exp_name: str | None, rows: Iterable[Sequence[object]]) -> UserLexicon | None:
+    """What formatting would use if ``rows`` were saved for this scope: the global file under an experiment's rows."""
+    lexicon = UserLexicon()
+    if (exp_name or "").strip() and paths.lexicon.is_file():
+        lexicon.merge(UserLexicon.load(paths.lexicon))
+    lexicon.merge(rows_to_lexicon(rows))
+    return lexicon if len(lexicon) else None
+
+
 def load_lexicon(files: Sequence[str | Path]) -> UserLexicon | None:
     """The merged lexicon of ``files`` (later files win), or None when they hold no entry."""
     merged = UserLexicon()
