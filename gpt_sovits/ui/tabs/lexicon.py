@@ -72,7 +72,7 @@ def build(ctx: UiContext, languages: Sequence[str] = LANGUAGE_OPTIONS) -> None:
     with gr.Accordion(t("Pronunciation lexicon"), open=False):
         gr.Markdown(t("Fix how a word is read: one row per word, language `zh` (toned pinyin per character, e.g. "
                       "`chong2 qing4`) or `en` (ARPAbet, e.g. `JH IY1 P IY1 T IY1`). Leave the experiment empty for "
-                      "the global lexicon; an experiment's entries override it."))
+                      "the global lexicon; an experiment's entries override it. Add rows with a cell's ⋮ menu."))
         with gr.Row():
             exp = gr.Textbox(label=t("Experiment (empty: global lexicon)"), scale=3)
             load_btn = gr.Button(t("Load lexicon"), scale=1)
