@@ -63,7 +63,8 @@ def test_preview_shows_phones_with_and_without_the_lexicon():
     lexicon = rows_to_lexicon([["en", "GPT", GPT]])
     assert preview_phones("I use GPT.", "en", None) == "AY1 Y UW1 Z JH IY1 P IY1 T IY1 ."
     assert preview_phones("I use GPT.", "en", lexicon) == f"AY1 Y UW1 Z {GPT} ."
-    assert preview_phones("こんにちは、GPT。", "ja", lexicon).endswith(f"| {GPT} .")  # one part per language segment
+    # one part per language segment
+    assert preview_phones("こんにちは、GPT。", "ja", lexicon).endswith(f"| {GPT} .")
 
 
 def _format(root, list_path):

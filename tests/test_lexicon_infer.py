@@ -99,8 +99,8 @@ def test_pipeline_reads_the_lexicon_of_the_request(pipeline, ref_wav, lexicon_fi
 def test_cli_lexicon_option(tiny_pretrained, ref_wav, lexicon_file, tmp_path, seen):
     buf = io.StringIO()
     with redirect_stdout(buf), pytest.raises(_Stop):
-        cli_main(["infer", "--root", str(tiny_pretrained), "--ref", str(ref_wav), "--text", TEXT, "--text-lang", "en", "--cut", "cut0",
-                  "--out", str(tmp_path / "out.wav"), "--seed", "3", "--lexicon", str(lexicon_file)])
+        cli_main(["infer", "--root", str(tiny_pretrained), "--ref", str(ref_wav), "--text", TEXT, "--text-lang", "en",
+                  "--cut", "cut0", "--out", str(tmp_path / "out.wav"), "--seed", "3", "--lexicon", str(lexicon_file)])
     assert len(seen) == 1 and _contains(seen[0], FIX_IDS)
 
 

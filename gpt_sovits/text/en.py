@@ -27,11 +27,11 @@ from gpt_sovits.text.symbols import SYMBOLS_V2
 
 # Upstream tags tokens with nltk.pos_tag, which needs the averaged-perceptron tagger data (not on PyPI); only the
 # 371 g2p_en homographs use the tag (366 of them have a verb reading "V" first, e.g. "record", "present",
-# "object", "use", "close", "permit"; "live" and "lead" are not among them). The reference data was made with every token tagged "NN" and contains no
-# homograph. We tag a homograph as a verb when the token before it makes that near-certain (see
-# :func:`homograph_tag`), otherwise "NN". Results can differ from upstream's tagger wherever the two taggers
-# disagree: a verb without one of these cues ("the birds record songs", "records show"), a noun right after one
-# ("to records"), and the few non-verb entries ("complex" JJ, "closer", "content", "accents").
+# "object", "use", "close", "permit"; "live" and "lead" are not among them). The reference data was made with every
+# token tagged "NN" and contains no homograph. We tag a homograph as a verb when the token before it makes that
+# near-certain (see :func:`homograph_tag`), otherwise "NN". Results can differ from upstream's tagger wherever the
+# two taggers disagree: a verb without one of these cues ("the birds record songs", "records show"), a noun right
+# after one ("to records"), and the few non-verb entries ("complex" JJ, "closer", "content", "accents").
 HOMOGRAPH_TAG = "NN"
 _VERB_CUE_WORDS = (
     "to will would can could shall should may might must do does did don't doesn't didn't won't wouldn't can't "
