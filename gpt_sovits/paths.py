@@ -35,6 +35,7 @@ PRETRAINED_GPT = {  # v2Pro/v2ProPlus use the v2 GPT architecture with upstream'
 }
 # The speaker-verification model (ERes2NetV2) v2Pro/v2ProPlus need for formatting and inference.
 PRETRAINED_SV = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
+LEXICON_FILE = "lexicon.tsv"
 WHISPER_SIZES = (
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
     "large-v1", "large-v2", "large-v3", "large-v3-turbo",
@@ -103,6 +104,11 @@ class ProjectPaths:
     @property
     def jobs(self) -> Path:
         return self.logs / ".jobs"
+
+    @property
+    def lexicon(self) -> Path:
+        """The global user lexicon (every experiment and inference may use it; see gpt_sovits.text.lexicon)."""
+        return self.root / LEXICON_FILE
 
     @property
     def allowed_roots(self) -> tuple[Path, ...]:
@@ -184,6 +190,11 @@ class ExperimentPaths:
     @property
     def format_manifest(self) -> Path:
         return self.dir / "format_manifest.json"
+
+    @property
+    def lexicon(self) -> Path:
+        """This experiment's user lexicon; its entries override the global one's."""
+        return self.dir / LEXICON_FILE
 
     def sovits_logs(self, version: str = "v2") -> Path:
         return self.dir / f"logs_s2_{version}"

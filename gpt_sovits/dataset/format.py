@@ -34,6 +34,8 @@ from gpt_sovits.dataset.steps import (
 )
 from gpt_sovits.paths import ExperimentPaths, ProjectPaths
 from gpt_sovits.progress import Progress
+from gpt_sovits.text.errors import TextFrontendError
+from gpt_sovits.text.lexicon_files import lexicon_files, load_lexicon
 
 ALL_STEPS = (TEXT, HUBERT, SV, SEMANTIC)
 ProgressFactory = Callable[[int, str], Progress]
@@ -163,10 +165,14 @@ class _Formatter:
         check_collisions(items)
         self.items: list[FormatItem] = items
         self.report = FormatReport(self.exp.dir, bad_lines=bad)
+        try:
+            self.lexicon = load_lexicon(lexicon_files(paths, options.exp_name))
+        except TextFrontendError as e:
+            raise FormatError(f"The user lexicon cannot be read: {e}") from None
         self.manifest = Manifest.load(self.exp.format_manifest)
         self.hashes = FileHashCache(self.manifest.file_hashes)
         self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, options.use_half,
-                             options.version, self.sv_model)
+                             options.version, self.sv_model, self.lexicon)
 
     # ---- models -------------------------------------------------------------------------------------------
     def _check_models(self) -> None:
@@ -286,7 +292,8 @@ class _Formatter:
             if step == HUBERT:
                 hubert_planned = {t.item.name for t in tasks}
             settings = StepSettings(step, self.exp.dir, self._model_path(step), self.options.devices[0],
-                                    self.options.use_half, self.options.version)
+                                    self.options.use_half, self.options.version,
+                                    lexicon=self.lexicon if step == TEXT else None)
             plans.append(StepPlan(settings, tasks))
         return plans
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from gpt_sovits.dataset.audio_prep import SAMPLE_RATE, prepare_audio
 from gpt_sovits.dataset.items import FormatItem
 from gpt_sovits.dataset.outputs import name2text_line, remove_file, save_tensor
 from gpt_sovits.paths import ExperimentPaths
+
+if TYPE_CHECKING:
+    from gpt_sovits.text.lexicon import UserLexicon
 
 TEXT, HUBERT, SV, SEMANTIC = "text", "hubert", "sv", "semantic"
 STEP_TITLES = {TEXT: "1Aa text + BERT", HUBERT: "1Ab audio + HuBERT", SV: "1Ab speaker embeddings (v2Pro)",
@@ -41,6 +44,7 @@ class StepSettings:
     device: str = "cpu"
     half: bool = False        # fp16 outputs, as upstream's is_half (only on CUDA)
     version: str = "v2"       # symbol table used by the text frontend
+    lexicon: UserLexicon | None = None  # text step: the experiment's user lexicon (global + logs/<exp>/lexicon.tsv)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,11 @@ def _dtype(half: bool) -> torch.dtype:
     return torch.float16 if half else torch.float32
 
 
+def training_text(text: str) -> str:
+    """Upstream's 1-get-text replaces these before cleaning, so the SP2 silence marker never reaches training."""
+    return text.replace("%", "-").replace("￥", ",")
+
+
 class TextWorker:
     """1Aa: text → phones, word2ph, normalised text; zh lines also → phone-level BERT features."""
 
@@ -107,9 +116,7 @@ class TextWorker:
         item = task.item
         if item.lang is None:
             raise LineError(f"language {item.raw_lang!r} is not supported for training (use zh, en, ja, ko or yue)")
-        # Upstream's 1-get-text replaces these before cleaning, so the SP2 silence marker never reaches training.
-        text = item.text.replace("%", "-").replace("￥", ",")
-        cleaned = clean_text(text, item.lang, self.settings.version)
+        cleaned = clean_text(training_text(item.text), item.lang, self.settings.version, self.settings.lexicon)
         phones = list(cleaned.phones)
         if not phones:
             raise LineError("the text gives no phones")

@@ -83,6 +83,15 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _request_lexicon(req: TTSRequest):
+    """The request's user lexicon, read now (a file edited between requests takes effect at once), or None."""
+    if req.lexicon in (None, ""):
+        return None
+    from gpt_sovits.text.lexicon_files import load_lexicon
+
+    return load_lexicon([req.lexicon])
+
+
 class _LRU(OrderedDict):
     def __init__(self, size: int):
         super().__init__()
@@ -290,21 +299,24 @@ class TTSPipeline:
     def timbre_specs(self, req: TTSRequest) -> list[torch.Tensor]:
         return [spec for spec, _ in self.timbre_references(req)]
 
-    def prompt_phones(self, text: str, lang: str, hooks: RunHooks | None = None) -> tuple[list[int], torch.Tensor]:
+    def prompt_phones(self, text: str, lang: str, hooks: RunHooks | None = None,
+                      lexicon=None) -> tuple[list[int], torch.Tensor]:
+        from gpt_sovits.text.lexicon_files import fingerprint
+
         def make():
-            result = self._phones_and_bert(text, lang, hooks)
+            result = self._phones_and_bert(text, lang, hooks, lexicon)
             return result.phones, result.bert
 
         if hooks is not None and (hooks.observe is not None or hooks.segmenter is not None):
             return make()
-        return self._prompt_text.get_or((text, lang, self.version), make)
+        return self._prompt_text.get_or((text, lang, self.version, fingerprint(lexicon)), make)
 
-    def _phones_and_bert(self, text: str, lang: str, hooks: RunHooks | None = None):
+    def _phones_and_bert(self, text: str, lang: str, hooks: RunHooks | None = None, lexicon=None):
         from gpt_sovits.text.phones import get_phones_and_bert
 
         needs_bert = lang in ("all_zh", "zh", "auto")
         result = get_phones_and_bert(text, lang, version=self.version, bert=self.bert() if needs_bert else None,
-                                     segmenter=hooks.segmenter if hooks is not None else None)
+                                     lexicon=lexicon, segmenter=hooks.segmenter if hooks is not None else None)
         if hooks is not None:
             hooks.emit("gpb", {"text": text, "language": lang, "phones": list(result.phones),
                                "norm_text": result.norm_text, "bert": result.bert})
@@ -348,6 +360,7 @@ class TTSPipeline:
         with self.lock:
             self._require_models()
             req.validate(self.version)
+            lexicon = _request_lexicon(req)
             seed = int(req.seed) if int(req.seed) >= 0 else random.randrange(2**31)
             if on_seed is not None:
                 on_seed(seed)
@@ -366,7 +379,7 @@ class TTSPipeline:
                     hooks.emit("prompt_semantic", prompt[0])
             pieces = self.sentences(req)
             if not ref_free:
-                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang, hooks)
+                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang, hooks, lexicon)
             references = self.timbre_references(req)
             refer_specs = [spec for spec, _ in references]
             sv_embs = [emb for _, emb in references] if self.sovits.needs_sv else None
@@ -377,7 +390,7 @@ class TTSPipeline:
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
             for index, piece in enumerate(pieces):
-                result = self._phones_and_bert(piece, req.text_lang, hooks)
+                result = self._phones_and_bert(piece, req.text_lang, hooks, lexicon)
                 phones2, bert2 = result.phones, result.bert
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]

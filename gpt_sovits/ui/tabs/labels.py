@@ -18,6 +18,7 @@ from gpt_sovits.asr.editor import SORTS, EditorError, LabelEditor, Row
 from gpt_sovits.asr.listfile import LANGUAGES
 from gpt_sovits.paths import resolve_inside
 from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.tabs import lexicon as lexicon_panel
 
 PAGE_SIZE = 10
 # All editor events share one queue slot: two saves to one file never interleave (blur + click, two tabs...).
@@ -175,6 +176,7 @@ def build(ctx: UiContext) -> None:
         check_btn = gr.Button(t("Check"))
         totals = gr.Markdown("")
         problems = gr.Dataframe(headers=CHECK_HEADERS, value=[], interactive=False, wrap=True)
+    lexicon_panel.build(ctx)
 
     view_outputs = [state, status, page_label, *row_components]
 
