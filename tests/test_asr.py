@@ -173,7 +173,7 @@ def test_rerun_keeps_a_corrected_list_and_writes_beside_it(tiny_whisper, clips, 
     replaced = transcribe_folder(clips, out, ProjectPaths(tmp_path), options, replace=True)
     assert replaced.list_path == out and read_list(out)[0].text == SCRIPT_TEXT
     assert any(history.content(out, v) == corrected for v in history.versions(out))  # still in the history
-    assert "transcribed 3 clips" in LabelEditor(out).undo()  # Undo takes the replacement back
+    assert "transcribed 4 clips" in LabelEditor(out).undo()  # Undo takes the replacement back
     assert read_list(out)[0].text == "corrected by hand"
 
 
