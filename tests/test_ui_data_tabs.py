@@ -92,3 +92,38 @@ def test_every_string_of_the_three_tabs_has_a_chinese_translation():
         catalogue = json.loads((ui / "locale" / "zh_CN" / f"{tab}.json").read_text(encoding="utf-8"))
         assert keys, tab
         assert keys <= set(catalogue), (tab, sorted(keys - set(catalogue)))
+
+
+def test_label_rows_save_only_real_changes_and_show_conflicts(tmp_path):
+    ctx = UiContext.create(str(tmp_path))
+    clips = tmp_path / "datasets" / "v"
+    clips.mkdir(parents=True)
+    entries = []
+    for i in range(3):
+        sf.write(clips / f"{i}.wav", np.zeros(16000, np.float32), 16000)
+        entries.append(ListEntry(str(clips / f"{i}.wav"), "v", "en", f"t{i}"))
+    lst = clips / "v.list"
+    write_list(lst, entries)
+    opened = {**labels_tab.empty_state(), "list": str(lst)}
+    page_a = labels_tab.run_action(ctx, opened, lambda ed: "")[0]
+    page_b = labels_tab.run_action(ctx, opened, lambda ed: "")[0]
+
+    out = labels_tab.edit_row(ctx, page_a, 1, "text", "fixed by A")
+    assert out[1] == "Saved the text of clip #2." and out[0]["texts"][1] == "fixed by A"
+    saved = lst.read_bytes()
+    out = labels_tab.edit_row(ctx, page_b, 1, "text", "t1")  # B's stale box: focus and leave
+    assert lst.read_bytes() == saved and all(v is gr.skip() or v == gr.skip() for v in out)
+
+    out = labels_tab.edit_row(ctx, page_b, 1, "text", "typed by B")  # same row, both edited
+    assert lst.read_bytes() == saved and out[1].startswith("⚠️")
+    info = out[3 + 5 * 1 + 4]["value"]
+    assert "fixed by A" in info and "typed by B" in info
+    assert out[3 + 5 * 1 + 2] == gr.skip()  # B's text box is left alone: the text stays there
+    page_b = out[0]
+    out = labels_tab.edit_row(ctx, page_b, 1, "text", "typed by B")  # leaving again: still not written
+    assert lst.read_bytes() == saved
+    out = labels_tab.edit_row(ctx, out[0], 1, "text", "typed by B", keep_yours=True)  # Enter: keep mine
+    assert read_list(lst)[1].text == "typed by B"
+
+    out = labels_tab.edit_row(ctx, out[0], 2, "text", "  ")
+    assert "cannot be empty" in out[1] and read_list(lst)[2].text == "t2"
