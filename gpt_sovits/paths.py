@@ -169,6 +169,11 @@ class ExperimentPaths:
     def format_manifest(self) -> Path:
         return self.dir / "format_manifest.json"
 
+    @property
+    def format_source(self) -> Path:
+        """Which `.list` the features were formatted from (formatting another list into them needs "replace")."""
+        return self.dir / "format_source.json"
+
     def sovits_logs(self, version: str = "v2") -> Path:
         return self.dir / f"logs_s2_{version}"
 
