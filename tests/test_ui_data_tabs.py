@@ -127,3 +127,25 @@ def test_label_rows_save_only_real_changes_and_show_conflicts(tmp_path):
 
     out = labels_tab.edit_row(ctx, out[0], 2, "text", "  ")
     assert "cannot be empty" in out[1] and read_list(lst)[2].text == "t2"
+
+
+def test_slice_tab_uploads_into_raw_and_takes_paths_from_the_data_root(tmp_path, monkeypatch):
+    ctx = UiContext.create(str(tmp_path / "root"))
+    up = tmp_path / "upload"
+    up.mkdir()
+    sf.write(up / "a|b.wav", np.zeros(1600, np.float32), 16000)
+    message, folder = slice_tab.upload(ctx, "voice", [str(up / "a|b.wav")])
+    raw = tmp_path / "root" / "datasets" / "voice" / "raw"
+    assert folder == str(raw) and "1" in message and [p.name for p in raw.iterdir()] == ["a_b.wav"]
+    message, _ = slice_tab.upload(ctx, "voice", [str(up / "a|b.wav")])  # the same file again: stored once
+    assert "already there" in message and len(list(raw.iterdir())) == 1
+    sf.write(up / "a|b.wav", np.ones(1600, np.float32) * 0.1, 16000)  # another file under the same name: kept both
+    slice_tab.upload(ctx, "voice", [str(up / "a|b.wav")])
+    assert sorted(p.name for p in raw.iterdir()) == ["a_b-2.wav", "a_b.wav"]
+    with pytest.raises(PathError):
+        slice_tab.upload(ctx, "", [str(up / "a|b.wav")])
+
+    monkeypatch.chdir(up)  # typed relative paths mean the data root, wherever the WebUI was started
+    assert slice_tab.input_for(ctx, "voice", "") == raw
+    assert slice_tab.input_for(ctx, "", "datasets/voice/raw") == raw.resolve()
+    assert slice_tab.output_dir_for(ctx, "voice", "datasets/voice/clips") == (raw.parent / "clips").resolve()
