@@ -162,8 +162,9 @@ class LabelEditor:
         page = min(max(page, 0), n_pages - 1)
         return [self.row(i) for i in order[page * page_size:(page + 1) * page_size]], n_pages
 
-    def check(self) -> ListCheckReport:
-        return check_list(self.list_path, self.audio_dir)
+    def check(self, root: str | Path | None = None) -> ListCheckReport:
+        """The same checks as `check-list` and formatting (`root`: the data root relative clip paths may use)."""
+        return check_list(self.list_path, self.audio_dir, root=root)
 
     # ---- changes (each one saves) ------------------------------------------------------------------------------
     def edit(self, index: int, text: str | None = None, lang: str | None = None) -> None:

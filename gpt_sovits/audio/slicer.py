@@ -41,6 +41,7 @@ ProgressFn = Callable[[int, int, str], None]
 # read(start, end) -> float32 samples [start, end) of the 32 kHz signal
 Reader = Callable[[int, int], np.ndarray]
 BLOCK_SECONDS = 30.0
+SUMMARY_LIMIT = 20  # failed files named in a summary; the rest are counted
 
 
 class SliceConflict(ValueError):
@@ -317,7 +318,9 @@ class SliceReport:
         if self.moved_aside is not None:
             text += f"\nThe earlier clips of these recordings were moved to {self.moved_aside}."
         if self.errors:
-            text += "\n" + "\n".join(f"FAILED {e.path}: {e.message}" for e in self.errors)
+            text += "\n" + "\n".join(f"FAILED {e.path}: {e.message}" for e in self.errors[:SUMMARY_LIMIT])
+            if len(self.errors) > SUMMARY_LIMIT:
+                text += f"\nFAILED ... and {len(self.errors) - SUMMARY_LIMIT} more files"
         return text
 
     def to_json(self) -> dict:

@@ -157,6 +157,8 @@ class _Formatter:
         items, bad = read_items(options.list_path, options.wav_dir, paths.root)
         if not items:
             reasons = "; ".join(f"line {b.line_no}: {b.reason}" for b in bad[:5])
+            if len(bad) > 5:
+                reasons += f"; and {len(bad) - 5} more bad lines"
             raise FormatError(f"The list {options.list_path} has no usable lines" + (f" ({reasons})." if bad else "."))
         check_collisions(items)
         self.items: list[FormatItem] = items

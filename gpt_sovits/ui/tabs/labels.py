@@ -293,7 +293,7 @@ def build(ctx: UiContext) -> None:
 
     def on_check(st: dict[str, Any]):
         try:
-            report = open_editor(ctx, st).check()
+            report = open_editor(ctx, st).check(ctx.paths.root)
         except (EditorError, ValueError, OSError) as e:
             return "⚠️ " + str(e), []
         return report.totals_text(), report.rows()
