@@ -16,6 +16,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from gpt_sovits.filemode import mode_for
+
 
 class AudioError(ValueError):
     """The file cannot be read as audio (missing, empty, corrupt, not finite)."""
@@ -170,11 +172,13 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file so that a crash leaves either the old or the new file, never a truncated one."""
+    """Write a file so that a crash leaves either the old or the new file, never a truncated one; the file gets the
+    mode it had, or the one the umask gives a new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode_for(path))  # mkstemp's 0600 would hide the file from the user's group
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
