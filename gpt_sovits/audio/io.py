@@ -73,8 +73,9 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return data, sr
 
 
-def _soundfile_blocks(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarray]]:
+def _soundfile_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
     f = sf.SoundFile(str(path))
+    block_frames = max(1, int(block_seconds * f.samplerate))  # seconds, not frames: a 1 kHz file is no bigger
 
     def blocks() -> Iterator[np.ndarray]:
         with f:
@@ -122,7 +123,7 @@ def stream_mono(path: str | Path, sr: int, block_seconds: float = 30.0) -> Itera
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     try:
-        orig_sr, blocks = _soundfile_blocks(path, max(1, int(block_seconds * 48000)))
+        orig_sr, blocks = _soundfile_blocks(path, block_seconds)
     except Exception as first:  # mp3/m4a on some libsndfile builds: FFmpeg through PyAV
         try:
             orig_sr, blocks = _pyav_blocks(path)
