@@ -66,7 +66,8 @@ def audio_duration(path: Path) -> float:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     try:
         info = sf.info(str(path))
-        if info.frames > 0 and info.samplerate > 0:
+        # integer PCM cannot hold NaN or inf, so its header is enough; float audio is read to check its samples
+        if info.frames > 0 and info.samplerate > 0 and info.subtype not in ("FLOAT", "DOUBLE"):
             return info.frames / info.samplerate
     except (sf.LibsndfileError, RuntimeError):
         pass

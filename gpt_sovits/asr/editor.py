@@ -102,6 +102,9 @@ class LabelEditor:
             self.entries: list[ListEntry] = read_list(self.list_path)
         except ListFormatError as e:
             raise EditorError(f"{e} Fix that line in a text editor first (the editor never drops lines).") from None
+        except UnicodeDecodeError as e:
+            raise EditorError(f"{self.list_path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 "
+                              "first.") from None
         self.confidence = read_sidecar(self.list_path)
         self._durations: dict[Path, float | None] = {}
 

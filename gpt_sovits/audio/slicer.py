@@ -42,6 +42,7 @@ ProgressFn = Callable[[int, int, str], None]
 Reader = Callable[[int, int], np.ndarray]
 BLOCK_SECONDS = 30.0
 SUMMARY_LIMIT = 20  # failed files named in a summary; the rest are counted
+MIN_RECORDING_SECONDS = 0.1  # shorter recordings are refused rather than cut into a uselessly short clip
 
 
 class SliceConflict(ValueError):
@@ -283,12 +284,17 @@ def slice_file(path: str | Path, output_dir: str | Path, options: SliceOptions =
     written: list[Path] = []
     with tempfile.TemporaryFile(dir=output_dir, prefix=".slicing-") as f:
         n = _decode_to(path, f)
+        if n < MIN_RECORDING_SECONDS * SLICE_SR:
+            raise AudioError(f"{path}: only {n / SLICE_SR:.3f} s of audio; too short to hold a spoken clip.")
 
         def read(a: int, b: int) -> np.ndarray:
             f.seek(a * 4)
             return np.frombuffer(f.read((b - a) * 4), dtype=np.float32)
 
-        for chunk in slicer.slice_of(read, n):
+        chunks = slicer.slice_of(read, n)
+        if not chunks:
+            raise AudioError(f"{path}: nothing louder than {options.threshold_db:g} dB (silent?); no clips written.")
+        for chunk in chunks:
             clip = normalize_chunk(read(chunk.start, chunk.end), options.norm_max, options.alpha)
             written.append(save_wav(output_dir / clip_name(path, chunk), clip, SLICE_SR))
     return written
