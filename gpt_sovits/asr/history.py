@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -162,7 +161,8 @@ def write_versioned(list_path: str | Path, data: bytes, who: str, what: str, kee
 
 def can_undo(list_path: str | Path) -> bool:
     current = head(list_path)
-    return current is not None and current.parent is not None and _content_path(Path(list_path), current.parent).is_file()
+    return (current is not None and current.parent is not None
+            and _content_path(Path(list_path), current.parent).is_file())
 
 
 def can_redo(list_path: str | Path) -> bool:

@@ -67,8 +67,8 @@ def build(ctx: UiContext) -> None:
         norm_max = gr.Slider(0, 1, value=d.norm_max, step=0.05, label=t("Normalisation peak (max)"))
         alpha = gr.Slider(0, 1, value=d.alpha, step=0.05, label=t("Share of the normalised signal (alpha_mix)"))
         workers = gr.Slider(1, 16, value=d.workers, step=1, label=t("Worker processes"))
-    replace = gr.Checkbox(False, label=t("Replace: the output folder may hold clips of these recordings from an earlier "
-                                         "run; move them into a dated subfolder and slice again"))
+    replace = gr.Checkbox(False, label=t("Replace: the output folder may hold clips of these recordings from an "
+                                         "earlier run; move them into a dated subfolder and slice again"))
     start = gr.Button(t("Slice"), variant="primary")
     result = gr.Textbox(label=t("Result"), lines=6, interactive=False)
     output_shown = gr.Textbox(label=t("Clips folder (use it as the ASR input)"), interactive=False)
