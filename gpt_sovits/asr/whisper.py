@@ -302,9 +302,18 @@ def transcribe_folder(
             report.written.append(clip)
         if progress:
             progress(done, total, f"{path.name}: [{clip.lang}] {clip.text[:60]}")
+    entries = []
+    for clip in list(report.written):  # a line that still cannot be written is listed, never fatal for the rest
+        entry = ListEntry(clip.path, speaker, clip.lang, clip.text)
+        try:
+            entry.validate()
+            entries.append(entry)
+        except ListFormatError as e:
+            report.written.remove(clip)
+            report.review.append((clip, str(e)))
     target, report.kept = target_list(output_list, replace)
     report.list_path, report.sidecar_path = target, sidecar_path_for(target)
-    data = format_list([ListEntry(c.path, speaker, c.lang, c.text) for c in report.written]).encode("utf-8")
+    data = format_list(entries).encode("utf-8")
     history.write_versioned(target, data, "asr", f"transcribed {len(report.written)} clips of {input_dir}")
     sidecar = {
         "model": str(model_dir), "options": asdict(options),
