@@ -392,13 +392,20 @@ def test_labels_tab_two_pages_on_one_list_lose_nothing(page, browser, webui):
         row["b"][1].press("Enter")  # B decides to keep its own text
         expect(b.get_by_text("Saved the text of clip #2.")).to_be_visible(timeout=UI_TIMEOUT_MS)
         assert read_list(list_path)[1].text == "typed in B"
+        row["a"][1].click()  # A's page still shows its own text: clicking in and out does not flip it back
+        row["a"][2].fill("row three in A")
+        row["a"][2].blur()
+        expect(a.get_by_text("Saved the text of clip #3.")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        assert [e.text for e in read_list(list_path)][1:3] == ["typed in B", "row three in A"]
 
         # 3. A deletes clip 1 while B types: B's row 3 is saved where it moved; B's text for the deleted clip is kept
         a.get_by_label("select").first.check()
         a.get_by_role("button", name="Delete selected").click()
         expect(a.get_by_text("Deleted 1 entries")).to_be_visible(timeout=UI_TIMEOUT_MS)
         row["b"][2].fill("row three in B")
-        row["b"][2].blur()
+        row["b"][2].blur()  # B's page still shows row 3 as "text 2": A's later save of that row is a conflict
+        expect(b.get_by_text("Changed elsewhere to: «row three in A»")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        row["b"][2].press("Enter")  # keep B's
         expect(b.get_by_text("Saved the text of clip #2.")).to_be_visible(timeout=UI_TIMEOUT_MS)
         row["b"][0].fill("text for a deleted clip")
         row["b"][0].blur()
@@ -410,7 +417,7 @@ def test_labels_tab_two_pages_on_one_list_lose_nothing(page, browser, webui):
         a.get_by_role("button", name="Undo last change").click()
         expect(a.get_by_text(re.compile(r"Undone: 'edited the text of clip #2'"))).to_be_visible(
             timeout=UI_TIMEOUT_MS)
-        assert read_list(list_path)[1].text == "text 2"
+        assert read_list(list_path)[1].text == "row three in A"  # the version before B's change
         a.get_by_role("button", name="Redo", exact=True).click()
         expect(a.get_by_text(re.compile(r"Redone: 'edited the text of clip #2'"))).to_be_visible(
             timeout=UI_TIMEOUT_MS)
