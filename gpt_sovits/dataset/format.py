@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gpt_sovits.audio.io import atomic_write_bytes
-
 from gpt_sovits.dataset.hashing import FileHashCache
 from gpt_sovits.dataset.items import BadLine, FormatError, FormatItem, check_collisions, read_items
 from gpt_sovits.dataset.keys import KeyMaker
@@ -208,7 +207,10 @@ class _Formatter:
 
     def _put_back(self, aside: Path) -> None:
         for path in self._outputs_to_move():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         for path in aside.iterdir():
             path.rename(self.exp.dir / path.name)
         aside.rmdir()
