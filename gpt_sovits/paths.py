@@ -63,11 +63,26 @@ def validate_name(name: str, what: str = "experiment name") -> str:
     return name
 
 
+_UNLISTABLE = re.compile(r"[|\\/\x00-\x1f\x7f]")
+
+
+def safe_file_name(name: str) -> str:
+    """A file name a `.list` line can hold: `|`, control characters and path separators become `_`; any script
+    and everything else is kept."""
+    return _UNLISTABLE.sub("_", name)
+
+
 def resolve_inside(path: str | Path, roots: list[Path] | tuple[Path, ...], what: str = "path") -> Path:
-    """Resolve `path` (following symlinks) and require it to lie inside one of `roots`."""
+    """Resolve `path` (following symlinks) and require it to lie inside one of `roots`.
+
+    A relative path is taken from the first root (the data root), never from the process's working folder: the
+    same rule as the HTTP API, so `datasets/me/me.list` means the same file wherever the WebUI was started."""
     if isinstance(path, str) and not path.strip():
         raise PathError(f"The {what} is empty.")
-    resolved = Path(path).expanduser().resolve()
+    given = Path(path.strip() if isinstance(path, str) else path).expanduser()
+    if not given.is_absolute() and roots:
+        given = Path(roots[0]) / given
+    resolved = given.resolve()
     for root in roots:
         root = Path(root).resolve()
         if resolved == root or root in resolved.parents:
@@ -195,6 +210,11 @@ class ExperimentPaths:
     def lexicon(self) -> Path:
         """This experiment's user lexicon; its entries override the global one's."""
         return self.dir / LEXICON_FILE
+
+    @property
+    def format_source(self) -> Path:
+        """Which `.list` the features were formatted from (formatting another list into them needs "replace")."""
+        return self.dir / "format_source.json"
 
     def sovits_logs(self, version: str = "v2") -> Path:
         return self.dir / f"logs_s2_{version}"

@@ -41,6 +41,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="BERT folder (default pretrained_models/chinese-roberta-wwm-ext-large)")
     parser.add_argument("--hubert-dir", type=Path, default=None,
                         help="HuBERT folder (default pretrained_models/chinese-hubert-base)")
+    parser.add_argument("--replace", action="store_true",
+                        help="format into an experiment that was formatted from a different list, replacing its "
+                             "features (the old ones are moved aside and deleted only when this run succeeds)")
     parser.add_argument("--pretrained-s2g", type=Path, default=None,
                         help="pretrained SoVITS G used for the semantic tokens (default by --version)")
     parser.add_argument("--sv-model", type=Path, default=None,
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             wav_dir=args.wav_dir, workers=args.workers, devices=_devices(args.device), threads=args.threads,
             half=args.half,
             version=args.version, bert_dir=args.bert_dir, hubert_dir=args.hubert_dir,
-            pretrained_s2g=args.pretrained_s2g, sv_model=args.sv_model,
+            pretrained_s2g=args.pretrained_s2g, sv_model=args.sv_model, replace=args.replace,
         )
         report = format_dataset(options)
     except (FormatError, PathError) as e:

@@ -5,14 +5,22 @@ v2Pro/v2ProPlus 7-sv_cn: one speaker-verification embedding per clip; that step 
 (see `keys.py`); unchanged lines are reused, changed lines recomputed, and outputs of lines that left the list (or
 whose inputs changed while their step was not run) are deleted, so nothing stale survives. A failing line is
 reported with its reason and the others go on; a step fails only when it leaves no usable line at all.
+
+An experiment remembers the list it was formatted from (`format_source.json`). Formatting a different list into it
+is refused unless `replace` is set; then the old outputs are moved into `replaced-<time>/` and deleted only once the
+new run succeeds (a failed or interrupted run puts them back).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpt_sovits.audio.io import atomic_write_bytes
 from gpt_sovits.dataset.hashing import FileHashCache
 from gpt_sovits.dataset.items import BadLine, FormatError, FormatItem, check_collisions, read_items
 from gpt_sovits.dataset.keys import KeyMaker
@@ -57,6 +65,7 @@ class FormatOptions:
     hubert_dir: Path | None = None
     pretrained_s2g: Path | None = None
     sv_model: Path | None = None      # default: pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt
+    replace: bool = False             # format a different list into an existing experiment (old outputs moved aside)
 
     @property
     def use_half(self) -> bool:
@@ -102,6 +111,7 @@ class FormatReport:
     removed: list[str] = field(default_factory=list)       # lines that left the list: their outputs were deleted
     invalidated: list[str] = field(default_factory=list)   # "name: step" outputs deleted because inputs changed
     bad_lines: list[BadLine] = field(default_factory=list)
+    replaced: str = ""                                     # what happened to the outputs of a replaced list
 
     @property
     def succeeded(self) -> bool:
@@ -126,6 +136,8 @@ class FormatReport:
                          + ", ".join(self.invalidated[:10]) + (" ..." if len(self.invalidated) > 10 else ""))
         if self.bad_lines:
             lines.append(f"{len(self.bad_lines)} line(s) of the list could not be read")
+        if self.replaced:
+            lines.append(self.replaced)
         return "\n".join(lines)
 
 
@@ -161,6 +173,8 @@ class _Formatter:
         items, bad = read_items(options.list_path, options.wav_dir, paths.root)
         if not items:
             reasons = "; ".join(f"line {b.line_no}: {b.reason}" for b in bad[:5])
+            if len(bad) > 5:
+                reasons += f"; and {len(bad) - 5} more bad lines"
             raise FormatError(f"The list {options.list_path} has no usable lines" + (f" ({reasons})." if bad else "."))
         check_collisions(items)
         self.items: list[FormatItem] = items
@@ -169,10 +183,63 @@ class _Formatter:
             self.lexicon = load_lexicon(lexicon_files(paths, options.exp_name))
         except TextFrontendError as e:
             raise FormatError(f"The user lexicon cannot be read: {e}") from None
+        self.source = str(Path(options.list_path).expanduser().resolve())
+        self.previous_source = self._check_source()
+        self._load_state()
+
+    def _load_state(self) -> None:
         self.manifest = Manifest.load(self.exp.format_manifest)
         self.hashes = FileHashCache(self.manifest.file_hashes)
-        self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, options.use_half,
-                             options.version, self.sv_model, self.lexicon)
+        self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, self.options.use_half,
+                             self.options.version, self.sv_model, self.lexicon)
+
+    # ---- which list the experiment belongs to -------------------------------------------------------------
+    def _check_source(self) -> str | None:
+        """The other list this experiment was formatted from (to be replaced), None when it is ours or new."""
+        try:
+            recorded = json.loads(self.exp.format_source.read_text(encoding="utf-8")).get("list")
+        except (OSError, ValueError, AttributeError):
+            recorded = None  # never formatted, or formatted before sources were recorded: adopted
+        if not recorded or recorded == self.source:
+            return None
+        if not self.options.replace:
+            raise FormatError(
+                f"The experiment '{self.exp.name}' holds features formatted from {recorded}; formatting "
+                f"{self.source} into it would replace them. Choose another experiment name, or choose \"replace\" "
+                "(--replace): the old features are moved aside and deleted only when the new run succeeds.")
+        return recorded
+
+    def _outputs_to_move(self) -> list[Path]:
+        e = self.exp
+        return [p for p in (e.name2text, e.bert_dir, e.hubert_dir, e.wav32k_dir, e.sv_dir, e.name2semantic,
+                            e.format_manifest, e.format_source) if p.exists()]
+
+    def _set_aside(self) -> Path:
+        aside = self.exp.dir / time.strftime("replaced-%Y%m%d-%H%M%S")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = aside.with_name(time.strftime("replaced-%Y%m%d-%H%M%S") + f"-{n}")
+        aside.mkdir(parents=True)
+        for path in self._outputs_to_move():
+            path.rename(aside / path.name)
+        self._load_state()  # a fresh start: nothing of the old list is reused
+        return aside
+
+    def _put_back(self, aside: Path) -> None:
+        for path in self._outputs_to_move():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        for path in aside.iterdir():
+            path.rename(self.exp.dir / path.name)
+        aside.rmdir()
+
+    def _record_source(self) -> None:
+        data = json.dumps({"list": self.source}, ensure_ascii=False).encode("utf-8")
+        if not self.exp.format_source.is_file() or self.exp.format_source.read_bytes() != data:
+            atomic_write_bytes(self.exp.format_source, data)
 
     # ---- models -------------------------------------------------------------------------------------------
     def _check_models(self) -> None:
@@ -369,14 +436,29 @@ class _Formatter:
     def run(self) -> FormatReport:
         self._check_models()
         self.exp.dir.mkdir(parents=True, exist_ok=True)
-        self._remove_departed()
-        self._invalidate_unrun_steps()
+        aside = self._set_aside() if self.previous_source else None
         try:
-            self.run_plans(self.plan())
-        finally:
-            self.write_merged()
-            self.manifest.file_hashes = self.hashes.pruned()
-            self.manifest.save(self.exp.format_manifest)
+            self._record_source()
+            self._remove_departed()
+            self._invalidate_unrun_steps()
+            try:
+                self.run_plans(self.plan())
+            finally:
+                self.write_merged()
+                self.manifest.file_hashes = self.hashes.pruned()
+                self.manifest.save(self.exp.format_manifest)
+        except BaseException:
+            if aside is not None:
+                self._put_back(aside)
+            raise
+        if aside is not None:
+            if self.report.succeeded:
+                shutil.rmtree(aside)
+                self.report.replaced = f"replaced the features formatted from {self.previous_source}"
+            else:
+                self._put_back(aside)
+                self.report.replaced = (f"the new list produced nothing usable, so the features formatted from "
+                                        f"{self.previous_source} were put back")
         return self.report
 
 

@@ -15,7 +15,7 @@ from gpt_sovits.ui.job_panel import JobRequest, job_panel
 
 
 def asr_request(ctx: UiContext, dataset: str, input_dir: str, output_list: str, size: str, model_dir: str,
-                language: str, device: str, precision: str) -> JobRequest:
+                language: str, device: str, precision: str, replace: bool = False) -> JobRequest:
     """The job for the form; defaults: input datasets/<name>/sliced, output datasets/<name>/<name>.list."""
     name = validate_name(dataset or "", "dataset name")
     roots = ctx.paths.allowed_roots
@@ -33,6 +33,8 @@ def asr_request(ctx: UiContext, dataset: str, input_dir: str, output_list: str, 
                           "--precision", precision, "--speaker", name]
     if mdir is not None:
         argv += ["--model-dir", mdir]
+    if replace:
+        argv.append("--replace")
     return JobRequest(exp=name, argv=ctx.stage_argv("asr", *argv), outputs=[out])
 
 
@@ -75,6 +77,8 @@ def build(ctx: UiContext) -> None:
         device = gr.Dropdown(list(DEVICES), value="auto", label=t("Device"))
         precision = gr.Dropdown(list(COMPUTE_TYPES), value="auto",
                                 label=t("Precision (auto: int8 on CPU, float16 on CUDA)"))
+    replace = gr.Checkbox(False, label=t("Overwrite the output list even if it was corrected by hand (its current "
+                                         "content is kept in its history); otherwise the result goes beside it"))
     status = gr.Markdown(model_status(ctx, initial_size, ""))
     for comp in (size, model_dir):
         comp.change(lambda s, m: model_status(ctx, s, m), inputs=[size, model_dir], outputs=status)
@@ -82,5 +86,6 @@ def build(ctx: UiContext) -> None:
     def make_job(*values) -> JobRequest:
         return asr_request(ctx, *values)
 
-    job_panel(ctx, kind="asr", inputs=[dataset, input_dir, output_list, size, model_dir, language, device, precision],
+    job_panel(ctx, kind="asr", inputs=[dataset, input_dir, output_list, size, model_dir, language, device, precision,
+                                             replace],
               make_job=make_job, exp_input=dataset, start_label="Start ASR")

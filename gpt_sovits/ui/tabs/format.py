@@ -31,7 +31,8 @@ def _default_device() -> str:
 
 
 def format_request(ctx: UiContext, list_path: str, exp_name: str, steps: str, wav_dir: str, workers: float,
-                   device: str, version: str, bert_dir: str, hubert_dir: str, s2g: str) -> JobRequest:
+                   device: str, version: str, bert_dir: str, hubert_dir: str, s2g: str,
+                   replace: bool = False) -> JobRequest:
     """The job for the form's values; raises ValueError/PathError with a message the tab shows."""
     exp = ctx.paths.experiment(exp_name or "")
     roots = ctx.paths.allowed_roots
@@ -46,6 +47,8 @@ def format_request(ctx: UiContext, list_path: str, exp_name: str, steps: str, wa
                               ("--pretrained-s2g", s2g, "pretrained SoVITS G")):
         if value and value.strip():
             argv += [flag, resolve_inside(value, roots, what)]
+    if replace:
+        argv.append("--replace")
     outputs: list[str | Path] = []
     if "text" in steps:
         outputs.append(exp.name2text)
@@ -80,12 +83,14 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         hubert_dir = gr.Textbox(value=str(paths.hubert_dir()), label=t("HuBERT folder"))
         s2g = gr.Textbox(value=str(paths.pretrained_sovits_g("v2")), label=t("Pretrained SoVITS G"))
     version.change(lambda v: str(paths.pretrained_sovits_g(v)), inputs=version, outputs=s2g)
+    replace = gr.Checkbox(False, label=t("Replace: the experiment may hold features of another list; replace them "
+                                         "(kept aside until this run succeeds)"))
 
     def make_job(*values) -> JobRequest:
         return format_request(ctx, *values)
 
     panel = job_panel(ctx, kind="format", inputs=[list_path, exp, steps, wav_dir, workers, device, version,
-                                                  bert_dir, hubert_dir, s2g],
+                                                  bert_dir, hubert_dir, s2g, replace],
                       make_job=make_job, exp_input=exp, start_label="Start formatting")
     if links is not None:
         # the list ASR wrote (or the Labels tab opened) is the one to format, into an experiment of the same name
