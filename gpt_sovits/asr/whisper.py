@@ -16,6 +16,7 @@ as `<name>.asr-<n>.list`, unless `replace=True`; every write keeps the previous 
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 from collections.abc import Callable
@@ -198,6 +199,14 @@ def target_list(output_list: Path, replace: bool) -> tuple[Path, Path | None]:
     while (candidate := output_list.with_name(f"{output_list.stem}.asr-{n}{output_list.suffix}")).exists():
         n += 1
     return candidate, output_list
+
+
+def latest_output(output_list: Path) -> Path | None:
+    """The list an ASR run asked to write `output_list` most recently wrote: the list itself or its newest
+    `<name>.asr-<n>.list` sibling (None when neither exists)."""
+    candidates = [p for p in [output_list, *output_list.parent.glob(f"{glob.escape(output_list.stem)}.asr-*.list")]
+                  if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
 
 
 def unlistable_reason(path: str) -> str | None:

@@ -20,6 +20,7 @@ from gpt_sovits.asr.editor import SORTS, EditorError, LabelEditor, Row, RowChang
 from gpt_sovits.asr.listfile import LANGUAGES
 from gpt_sovits.paths import resolve_inside
 from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.links import TabLinks
 from gpt_sovits.ui.tabs import lexicon as lexicon_panel
 
 PAGE_SIZE = 10
@@ -193,7 +194,7 @@ def selected_indices(state: dict[str, Any], checks: tuple[bool, ...]) -> list[in
     return [idx for idx, on in zip(state.get("indices", []), checks) if on]
 
 
-def build(ctx: UiContext) -> None:
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
     gr.Markdown(t("Check and fix the transcripts. Every change is saved at once; every earlier version of the list is "
                   "kept in `<list>.history/` and Undo/Redo walk them (for the list, whichever page made the change). "
@@ -316,3 +317,6 @@ def build(ctx: UiContext) -> None:
     undo_btn.click(on_undo, inputs=[state], outputs=view_outputs, **SERIAL)
     redo_btn.click(on_redo, inputs=[state], outputs=view_outputs, **SERIAL)
     check_btn.click(on_check, inputs=[state], outputs=[totals, problems], **SERIAL)
+    if links is not None:  # the list ASR just wrote is offered here, and the list opened here goes on to 1A
+        links.follow("asr.list", list_path, lambda v: v if v else gr.skip())
+        links.publish("labels.list", list_path)

@@ -15,6 +15,7 @@ from gpt_sovits.audio.imports import import_recordings
 from gpt_sovits.audio.slicer import SliceConflict, SliceOptions, slice_path
 from gpt_sovits.paths import resolve_inside, validate_name
 from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.links import TabLinks
 
 
 def output_dir_for(ctx: UiContext, dataset: str, output: str):
@@ -42,7 +43,7 @@ def upload(ctx: UiContext, dataset: str, files: list[str] | None) -> tuple[str, 
     return message, str(raw)
 
 
-def build(ctx: UiContext) -> None:
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
     d = SliceOptions()
     gr.Markdown(t("Cut long recordings into clips of a few seconds at their silences. Clips are written as "
@@ -106,3 +107,6 @@ def build(ctx: UiContext) -> None:
         box.upload(on_upload, inputs=[dataset, box], outputs=[result, input_path])
     start.click(run, inputs=[dataset, input_path, output_path, threshold, min_length, min_interval, hop, max_sil,
                              max_len, norm_max, alpha, workers, replace], outputs=[result, output_shown])
+    if links is not None:  # the ASR tab takes the dataset name and the clips folder from here
+        links.publish("slice.dataset", dataset)
+        links.publish("slice.output_dir", output_shown)
