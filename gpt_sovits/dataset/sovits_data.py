@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from gpt_sovits.audio.spectrogram import spectrogram
+from gpt_sovits.dataset.readers import read_name2text
 from gpt_sovits.paths import ExperimentPaths
 from gpt_sovits.text.symbols import symbol_to_id
 
@@ -76,19 +77,14 @@ class SoVITSBatch:
         return float(self.wav_lengths.max()) / 32000.0
 
 
-def read_phones(path: Path) -> dict[str, list[str]]:
-    """2-name2text.txt → name → phone symbols (upstream ignores lines that do not have exactly 4 tab fields)."""
-    phones: dict[str, list[str]] = {}
-    for line in path.read_text(encoding="utf-8").strip("\n").split("\n"):
-        fields = line.split("\t")
-        if len(fields) == 4:
-            phones[fields[0]] = fields[1].split(" ")
-    return phones
+def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, version: str = "v2",
+               min_items: int = MIN_ITEMS) -> SoVITSData:
+    """Upstream's item rules over `logs/<exp>/`, with every clip it would leave out named in ``skipped``.
 
-
-def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, version: str = "v2") -> SoVITSData:
-    """Upstream's item rules over `logs/<exp>/`, with every clip it would leave out named in ``skipped``."""
-    phones = read_phones(exp.name2text)
+    ``min_items``: a set with fewer clips is repeated ``max(2, min_items // n)`` times per epoch (upstream: 100;
+    0 turns the repetition off, which tests use to keep epochs short).
+    """
+    phones = {name: row.phones for name, row in read_name2text(exp.name2text).items()}
     hubert = {p.name[:-3] for p in exp.hubert_dir.glob("*.pt")}
     wavs = {p.name for p in exp.wav32k_dir.iterdir() if p.is_file()}
     skipped: list[Skipped] = []
@@ -118,8 +114,8 @@ def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, versio
         kept.append(SoVITSItem(name, tuple(table[s] for s in phones[name]), frames))
 
     items = list(kept)
-    if 0 < len(kept) < MIN_ITEMS:
-        items = kept * max(2, MIN_ITEMS // len(kept))
+    if 0 < len(kept) < min_items:
+        items = kept * max(2, min_items // len(kept))
     random.Random(SHUFFLE_SEED).shuffle(items)
     return SoVITSData(items=items, unique=len(kept), skipped=skipped)
 
