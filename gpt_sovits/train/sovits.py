@@ -165,10 +165,13 @@ def _load_model_and_optimizer(path: Path, net: nn.Module, optim: torch.optim.Opt
                             "It belongs to another experiment, version or config: move logs_s2 away or start a new "
                             "experiment.", EXIT_BAD_DATA) from None
     if data.get("optimizer") is not None:
+        configured = [g["initial_lr"] for g in optim.param_groups]
         try:
             optim.load_state_dict(data["optimizer"])
         except (ValueError, KeyError) as err:
             raise TrainingError(f"The optimizer state in {path} does not fit ({err}).", EXIT_BAD_DATA) from None
+        for group, lr in zip(optim.param_groups, configured):
+            group["initial_lr"] = lr  # the rate rule follows the current config, not the saved rates
     return data
 
 
