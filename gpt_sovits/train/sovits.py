@@ -29,6 +29,7 @@ from gpt_sovits.models.checkpoints import save_sovits_weights
 from gpt_sovits.models.safe_load import CheckpointError, load_checkpoint
 from gpt_sovits.models.sovits import build_discriminator, build_synthesizer
 from gpt_sovits.paths import PROJECT_DIR, ExperimentPaths, ProjectPaths
+from gpt_sovits.progress import EventWriter
 from gpt_sovits.train.checkpoint import atomic_save, rng_state, set_rng_state
 from gpt_sovits.train.control import (
     EXIT_BAD_DATA,
@@ -293,6 +294,7 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
 
     is_main = dist.is_main
     reporter = TrainReporter(STAGE, logs if is_main else None, steps_per_epoch * opts.epochs,
+                             events=None if is_main else EventWriter(None),
                              log=reporter_log if is_main else (lambda _t: None))
     outcome = TrainOutcome("finished", 0, 0, skipped=[{"name": s.name, "reason": s.reason} for s in data.skipped])
     try:
