@@ -270,10 +270,6 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
         raise TrainingError(f"No clip of {exp.name!r} can be trained ({reasons}). Run 1A (format) for this experiment "
                             f"with model version {opts.version}.", EXIT_BAD_DATA)
     dataset = SoVITSDataset(exp, data.items, data_hps)
-    first_ssl = dataset[0][0]
-    if first_ssl.dim() != 3 or first_ssl.shape[1] != 768:
-        raise TrainingError(f"The HuBERT features in {exp.hubert_dir} have shape {tuple(first_ssl.shape)}, expected "
-                            "[1, 768, frames]: rerun the 1A audio step.", EXIT_BAD_DATA)
     sampler = BucketSampler(dataset.lengths, opts.batch_size, world_size=dist.world_size, rank=dist.rank)
     steps_per_epoch = len(sampler)
     if steps_per_epoch == 0:
