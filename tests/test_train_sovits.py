@@ -375,3 +375,17 @@ def test_resume_refuses_another_config_and_takes_upstreams_files(tmp_path):
     (tmp_path / "train_state_10.pth").unlink()
     pos, line = trainer.resume(tmp_path, net_g, net_d, optim_g, optim_d, scaler, hps, 4, meta)
     assert (pos.epoch, pos.global_step) == (3, 8) and "upstream" in line
+
+
+def test_several_gpus_are_launched_through_torchrun():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    trainer.configure(parser)
+    args = parser.parse_args(["--root", "/data", "--exp", "me", "--device", "cuda:0,cuda:2", "--no-weights"])
+    command, env = trainer.torchrun_command(args)
+    assert command[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m"]
+    assert command[-2:] == ["--device", "cuda"] and "--no-weights" in command and "--exp" in command
+    assert env == {"CUDA_VISIBLE_DEVICES": "0,2"}
+    assert trainer.torchrun_command(parser.parse_args(["--exp", "me", "--device", "cuda:1"])) is None

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +45,7 @@ from gpt_sovits.train.control import (
     resolve_device,
     run_training,
 )
-from gpt_sovits.train.distributed import barrier, cleanup, init_distributed
+from gpt_sovits.train.distributed import barrier, cleanup, dist_info, init_distributed
 from gpt_sovits.train.report import TrainReporter, mel_image
 from gpt_sovits.train.sovits_init import initialise
 from gpt_sovits.train.sovits_step import LOSS_NAMES, make_optimizers, set_epoch_lr, train_step, unwrap
@@ -436,6 +439,40 @@ def options_from_args(args: argparse.Namespace) -> SoVITSTrainOptions:
     )
 
 
+def torchrun_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]] | None:
+    """For ``--device cuda:0,cuda:1,...``: the torchrun command (one process per GPU, same options) and the
+    environment entries that restrict it to those GPUs; None for a single device."""
+    devices = [d.strip() for d in str(args.device).split(",") if d.strip()]
+    if len(devices) < 2:
+        return None
+    ids = []
+    for d in devices:
+        parsed = torch.device(d)
+        if parsed.type != "cuda":
+            raise TrainingError(f"Several devices can only be CUDA GPUs (got {args.device!r}).")
+        ids.append(str(parsed.index or 0))
+    options: list[str] = []
+    for key, value in vars(args).items():
+        if key == "device" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        options += [flag] if value is True else [flag, str(value)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={len(ids)}",
+               "-m", "gpt_sovits", "train-sovits", *options, "--device", "cuda"]
+    return command, {"CUDA_VISIBLE_DEVICES": ",".join(ids)}
+
+
 def run(args: argparse.Namespace) -> int:
+    """One process, or (several GPUs listed and not already under torchrun) torchrun with one process per GPU."""
+    launch = None
+    if not dist_info().distributed:
+        try:
+            launch = torchrun_command(args)
+        except TrainingError as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return err.exit_code
+    if launch is not None:
+        command, env = launch
+        return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
     opts = options_from_args(args)
     return run_training(lambda: train_sovits(opts))
