@@ -72,10 +72,6 @@ class SoVITSBatch:
                  for k, v in vars(self).items()}
         return SoVITSBatch(**moved)
 
-    @property
-    def longest_seconds(self) -> float:
-        return float(self.wav_lengths.max()) / 32000.0
-
 
 def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, version: str = "v2",
                min_items: int = MIN_ITEMS) -> SoVITSData:

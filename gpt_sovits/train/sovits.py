@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from gpt_sovits.audio.spectrogram import spec_to_mel
 from gpt_sovits.dataset.readers import require_formatted
 from gpt_sovits.dataset.sovits_data import MIN_ITEMS, BucketSampler, SoVITSData, SoVITSDataset, collate, scan_items
 from gpt_sovits.models.checkpoints import save_sovits_weights
@@ -235,8 +236,6 @@ def _preview(net_g: nn.Module, dataset: SoVITSDataset, reporter: TrainReporter, 
     finally:
         model.train(was_training)
     data = hps["data"]
-    from gpt_sovits.audio.spectrogram import spec_to_mel
-
     mel = spec_to_mel(spec[None], data["filter_length"], data["n_mel_channels"], data["sampling_rate"],
                       data["mel_fmin"], data["mel_fmax"])[0]
     reporter.image(f"clip/{name}/mel", mel_image(mel.numpy()), step)
