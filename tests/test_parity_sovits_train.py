@@ -138,7 +138,7 @@ def _select(t: torch.Tensor, rows: list[int] | None) -> torch.Tensor:
 
 def _tensor_failures(rp: Replay) -> list[str]:
     failures, report = [], []
-    for name, info in rp.case["tensors"].items():
+    for name in rp.case["tensors"]:
         if name in INPUTS or name.startswith("rand_"):
             continue
         b = rp.ref[name]
@@ -153,30 +153,31 @@ def _tensor_failures(rp: Replay) -> list[str]:
         a, b = a.double(), b.double()
         diff = (a - b).abs()
         if name in FORWARD or name.startswith("d_step_"):
-            bad = diff > 1e-4 + 1e-4 * b.abs()
+            allowed = 1e-4 + 1e-4 * b.abs()
         elif name in G_LOSSES:
-            bad = diff > 1e-4 * (1 + b.abs())
+            allowed = 1e-4 * (1 + b.abs())
         elif name.startswith(("G_grad/", "D_grad/")):
-            scale = 3e-3 if name.startswith("G_grad/" ) and name[7:].startswith(NOISY_G) else 5e-4
-            bad = diff > scale * b.abs().max()
+            scale = 3e-3 if name.startswith("G_grad/") and name[7:].startswith(NOISY_G) else 5e-4
+            allowed = (scale * b.abs().max()).expand_as(b)
         elif name.startswith(("G_after/", "D_after/")):
             grad_name = name.replace("_after/", "_grad/", 1)
-            strict = diff > 1e-6 + 1e-6 * b.abs()
+            allowed = 1e-6 + 1e-6 * b.abs()
             recorded = rp.ref.get(grad_name)
             ours_grad = rp.grads.get(grad_name)
             if recorded is None and ours_grad is not None:  # no recorded gradient: judge by ours
                 recorded = _select(ours_grad, rp.rows(name))
             if recorded is not None:
                 g = recorded.double().abs()
-                small = g <= 1e-3 * g.max()
                 lr = rp.lr_step[1][0] if name.startswith("D") else rp.group_lr[id(rp.param(name))]
-                bad = torch.where(small, diff > 2.001 * lr, strict)
-            else:
-                bad = strict
+                # first AdamW step ≈ lr·sign(g): elements with a noise-level gradient may flip sign
+                allowed = torch.where(g <= 1e-3 * g.max(), torch.full_like(b, 2.001 * lr), allowed)
         else:
             failures.append(f"{name}: no acceptance rule for this entry")
             continue
-        report.append(f"{name}: max |diff| {float(diff.max()):.3g}")
+        ratio = float((diff / allowed).max()) if diff.numel() else 0.0
+        report.append(f"{name}: max |diff| {float(diff.max()) if diff.numel() else 0:.3g}, "
+                      f"{ratio:.3f} of the allowed")
+        bad = diff > allowed
         if bool(bad.any()):
             failures.append(f"{name}: {int(bad.sum())} of {bad.numel()} elements out of tolerance "
                             f"(max |diff| {float(diff.max()):.3g})")

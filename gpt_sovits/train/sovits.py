@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -242,6 +243,14 @@ def _preview(net_g: nn.Module, dataset: SoVITSDataset, reporter: TrainReporter, 
     reporter.audio(f"clip/{name}/resynthesis", audio[0, 0].float().cpu().numpy(), int(data["sampling_rate"]), step)
 
 
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Data workers leave Stop to the main process: the job's SIGTERM reaches the whole process group, and a worker
+    dying of it would abort the step the trainer is finishing (workers exit by themselves when the trainer does)."""
+    for name in ("SIGTERM", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+
+
 def _longest_clip(data: SoVITSData) -> str:
     item = max(data.items, key=lambda it: it.frames)
     return f"{item.name} ({item.frames * 0.02:.1f} s)"
@@ -278,7 +287,8 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
         raise TrainingError("No batch can be formed from the data.", EXIT_BAD_DATA)
     workers = opts.workers if opts.workers is not None else (4 if device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                                         worker_init_fn=_ignore_stop_signals if workers > 0 else None)
 
     net_g = build_synthesizer(hps, opts.version)
     net_d = build_discriminator(hps, opts.version)
