@@ -361,7 +361,17 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
         decay = float(train_hps["lr_decay"])
         longest = _longest_clip(data)
         with StopSignal() as stop:
-            while pos.epoch <= opts.epochs and not stop.requested:
+
+            def stopping() -> bool:
+                """Stop requested here or (several processes) on any rank: all ranks stop after the same step."""
+                if not dist.distributed:
+                    return stop.requested
+                flag = torch.tensor([1.0 if stop.requested else 0.0], device=device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                return bool(flag.item())
+
+            stop_now = False
+            while pos.epoch <= opts.epochs and not stop_now:
                 lrs = set_epoch_lr(optim_g, decay, pos.epoch)
                 set_epoch_lr(optim_d, decay, pos.epoch)
                 sampler.set_epoch(pos.epoch, skip=pos.done_in_epoch)
@@ -383,19 +393,21 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
                                   step_in_epoch=pos.done_in_epoch, steps_per_epoch=steps_per_epoch,
                                   seconds_per_step=seconds,
                                   items_per_second=batch.ssl.shape[0] * dist.world_size / max(seconds, 1e-9))
-                    if stop.requested:
+                    stop_now = stopping()
+                    if stop_now:
                         break
                 if pos.done_in_epoch >= steps_per_epoch:  # the epoch is complete
                     finished = pos.epoch
                     pos.epoch, pos.done_in_epoch = pos.epoch + 1, 0
                     reporter.message(f"epoch {finished} done")
+                    stop_now = stopping()
                     if finished % opts.save_every == 0 or finished == opts.epochs:
                         save(finished)
-                    elif stop.requested:
+                    elif stop_now:
                         save(None)
-                elif stop.requested:
+                elif stop_now:
                     save(None)
-            if stop.requested:
+            if stop_now and pos.epoch <= opts.epochs:
                 outcome.status = "stopped"
                 reporter.message(f"stopped at epoch {pos.epoch} step {pos.global_step} ({stop.signal_name}); "
                                  "starting again resumes from here")
