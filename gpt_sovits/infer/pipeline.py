@@ -25,7 +25,9 @@ import torch
 
 from gpt_sovits.audio.io import load_audio, load_audio_with_rate, resample
 from gpt_sovits.audio.spectrogram import spectrogram
+from gpt_sovits.infer.cancel import CHECK_EVERY_STEPS, CancelToken
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
+from gpt_sovits.infer.speakable import is_speakable, nothing_to_say_message
 from gpt_sovits.paths import ProjectPaths
 
 SAMPLE_RATE = 32000
@@ -246,8 +248,13 @@ class TTSPipeline:
             raise RequestError("The text has nothing to say after splitting (only punctuation or spaces?).")
         return pieces
 
-    def stream(self, req: TTSRequest, on_seed: Callable[[int], None] | None = None) -> Iterator[SentenceAudio]:
-        """Yield each sentence's audio (int16, pause included) as soon as it is ready."""
+    def stream(self, req: TTSRequest, on_seed: Callable[[int], None] | None = None,
+               cancel: CancelToken | None = None) -> Iterator[SentenceAudio]:
+        """Yield each sentence's audio (int16, pause included) as soon as it is ready.
+
+        `cancel` is checked between sentences and every CHECK_EVERY_STEPS GPT steps (raises `Cancelled`). Sentences
+        that are only pauses are skipped; a text with none to say raises RequestError.
+        """
         with self.lock:
             self._require_models()
             req.validate(self.version)
@@ -274,12 +281,18 @@ class TTSPipeline:
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
+            spoken = 0
             for index, piece in enumerate(self.sentences(req)):
+                if cancel is not None:
+                    cancel.check()
                 result = self._phones_and_bert(piece, req.text_lang)
                 phones2, bert2 = result.phones, result.bert
+                if not is_speakable(phones2, self.version):
+                    continue  # only pauses: the models would make noise of it
+                spoken += 1
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
-                tokens = self.generate_semantic(phones, bert, prompt, req, generator)
+                tokens = self.generate_semantic(phones, bert, prompt, req, generator, cancel=cancel)
                 target = torch.tensor([list(phones2)], dtype=torch.long)
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
                                              seed + index)
@@ -288,16 +301,18 @@ class TTSPipeline:
                     audio = audio / peak
                 out = np.concatenate([audio, pause])
                 yield SentenceAudio(index, piece, (out * 32767.0).astype(np.int16), int(tokens.shape[-1]))
+            if not spoken:
+                raise RequestError(nothing_to_say_message(req.text, req.text_lang))
 
-    def synthesize(self, req: TTSRequest) -> TTSResult:
+    def synthesize(self, req: TTSRequest, cancel: CancelToken | None = None) -> TTSResult:
         seed_box: list[int] = []
-        sentences = list(self.stream(req, on_seed=seed_box.append))
+        sentences = list(self.stream(req, on_seed=seed_box.append, cancel=cancel))
         audio = np.concatenate([s.audio for s in sentences]) if sentences else np.zeros(0, np.int16)
         return TTSResult(SAMPLE_RATE, audio, seed_box[0], sentences)
 
     def generate_semantic(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None,
                           req: TTSRequest, generator: torch.Generator,
-                          early_stop_num: int | None = None) -> torch.Tensor:
+                          early_stop_num: int | None = None, cancel: CancelToken | None = None) -> torch.Tensor:
         """GPT stage: phone ids [1, N] + BERT [1, 1024, N] (+ prompt tokens [1, Tp]) → new tokens [1, 1, T].
 
         Keeps upstream's `y[:, -idx:]` convention (when a length cap rather than EOS ends generation, the first
@@ -305,12 +320,17 @@ class TTSPipeline:
         """
         if early_stop_num is None:
             early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
+
+        def on_step(step: int) -> None:
+            if cancel is not None and step % CHECK_EVERY_STEPS == 0:
+                cancel.check()
         with torch.no_grad():
             result = self.gpt.model.infer(
                 phones.to(self.device), bert.to(self.device, self.dtype),
                 None if prompt is None else prompt.to(self.device),
                 top_k=int(req.top_k), top_p=float(req.top_p), temperature=float(req.temperature),
                 repetition_penalty=float(req.repetition_penalty), early_stop_num=early_stop_num, generator=generator,
+                on_step=on_step,
             )
         return result.pred_semantic[None]  # [1, 1, T]
 
