@@ -102,7 +102,7 @@ def test_result_files_are_replaced_and_old_sessions_cleaned(tmp_path):
     first = one.new_result_path()
     first.write_bytes(b"x")
     second = one.new_result_path()
-    assert not first.exists() and second.parent == one.folder
+    assert not first.exists() and second.name == "result.wav" and second.parent.parent == one.folder
     sessions.get("two")
     sessions.get("three")  # the oldest session is dropped with its files
     assert not one.folder.exists()

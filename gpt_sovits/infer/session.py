@@ -10,7 +10,6 @@ dozen GPT steps.
 
 from __future__ import annotations
 
-import os
 import queue
 import shutil
 import tempfile
@@ -160,14 +159,13 @@ class SessionState:
             return True
 
     def new_result_path(self) -> Path:
-        """Where to write the next result; the previous one is deleted (it is superseded)."""
+        """Where to write the next result (`.../result.wav` in a fresh run folder); the previous run's folder is
+        deleted, since its result is superseded."""
         with self.lock:
             if self.result is not None:
-                self.result.unlink(missing_ok=True)
+                shutil.rmtree(self.result.parent, ignore_errors=True)
             self.folder.mkdir(parents=True, exist_ok=True)
-            handle, name = tempfile.mkstemp(suffix=".wav", dir=self.folder)
-            os.close(handle)
-            self.result = Path(name)
+            self.result = Path(tempfile.mkdtemp(prefix="run_", dir=self.folder)) / "result.wav"
             return self.result
 
 
