@@ -83,10 +83,20 @@ def test_a_full_queue_answers_503_and_a_stalled_stream_is_cancelled_when_closed(
     refused = httpx.post(f"{server.url}/tts", json=params(ref_wav), timeout=30)
     assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit()
     assert "busy" in refused.json()["message"]
+    switched: list[httpx.Response] = []  # a weight switch is not refused by a full queue of syntheses
+    switcher = threading.Thread(target=lambda: switched.append(httpx.get(
+        f"{server.url}/set_sovits_weights", params={"weights_path": str(server.app.state.service.pipeline.sovits_path)},
+        timeout=120)))
+    switcher.start()
+    while worker.waiting() < 2:
+        assert switcher.is_alive(), switched
+        threading.Event().wait(0.05)
     held.__exit__(None, None, None)  # the client goes away: its synthesis is cancelled, the queued one runs
     client.close()
     waiter.join(timeout=120)
+    switcher.join(timeout=120)
     assert queued and queued[0].status_code == 200
+    assert switched and switched[0].json() == {"message": "success"}
 
 
 def test_concurrent_answers_are_byte_identical_to_serial_ones(server, ref_wav):
@@ -162,7 +172,7 @@ def test_aux_references_are_averaged_with_the_main_one_as_api_v2_does(server, re
     assert a.shape == b.shape and np.abs(a - b).max() <= 2
 
 
-def test_control(pipeline, root, ref_wav, tmp_path):
+def test_deadline_and_control(pipeline, root, ref_wav, tmp_path):
     stopped = threading.Event()
     srv_box: list[ThreadServer] = []
 
@@ -170,8 +180,11 @@ def test_control(pipeline, root, ref_wav, tmp_path):
         srv_box[0].server.should_exit = True
         stopped.set()
 
-    srv = ThreadServer(create_app(pipeline, [root], temp_root=tmp_path / "t", on_exit=on_exit))
+    srv = ThreadServer(create_app(pipeline, [root, ref_wav.parent], temp_root=tmp_path / "t", on_exit=on_exit,
+                                  limits=Limits(request_timeout=0.01)))
     srv_box.append(srv)
+    late = httpx.post(f"{srv.url}/tts", json=params(ref_wav), timeout=120)  # no request can meet a 10 ms deadline
+    assert late.status_code == 504 and "time limit" in late.json()["message"]
     restart = httpx.get(f"{srv.url}/control", params={"command": "restart"}, timeout=30)
     assert restart.status_code == 400 and "supervisor" in restart.json()["message"]
     assert httpx.post(f"{srv.url}/control", json={"command": "nope"}, timeout=30).status_code == 400
