@@ -133,7 +133,8 @@ def test_uploads_are_checked_while_streaming_and_never_outlive_the_request(serve
     bad_lang = httpx.post(f"{server.url}/tts", data={**form, "text_lang": "klingon"},
                           files={"ref_audio": ("r.wav", ref_wav.read_bytes())}, timeout=60)
     assert bad_lang.status_code == 400 and "text_lang" in bad_lang.json()["message"]
-    malformed = httpx.post(f"{server.url}/tts", content=b"--XYZ\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nhi",
+    truncated = b'--XYZ\r\nContent-Disposition: form-data; name="text"\r\n\r\nhi'  # no closing boundary
+    malformed = httpx.post(f"{server.url}/tts", content=truncated,
                            headers={"Content-Type": "multipart/form-data; boundary=XYZ"}, timeout=60)
     assert malformed.status_code == 400 and "malformed" in malformed.json()["message"]
     ok = httpx.post(f"{server.url}/tts", data=form, files={"ref_audio": ("r.wav", ref_wav.read_bytes())}, timeout=120)
@@ -146,7 +147,8 @@ def test_api_v2_shaped_requests(server, ref_wav):
                   aux_ref_audio_paths=[], batch_size=1, sample_steps=32, some_future_option="x")
     r = httpx.post(f"{server.url}/tts", json=body, timeout=120)
     assert r.status_code == 200, r.text
-    query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in body.items() if k != "aux_ref_audio_paths"}
+    query = {k: str(v).lower() if isinstance(v, bool) else str(v)
+             for k, v in body.items() if k != "aux_ref_audio_paths"}
     g = httpx.get(f"{server.url}/tts", params=query, timeout=120)
     assert g.status_code == 200 and g.content == r.content
     aac = httpx.get(f"{server.url}/tts", params={**query, "media_type": "aac"}, timeout=120)

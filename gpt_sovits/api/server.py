@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import tempfile
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
@@ -21,6 +22,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from gpt_sovits.api.encode import MEDIA_TYPES, encode_audio, wav_stream_header
 from gpt_sovits.api.limits import Limits
@@ -44,7 +46,7 @@ def _failure(e: BaseException, names: dict[str, str], token: CancelToken | None 
     if isinstance(e, (BadRequest, BodyError)):
         return _error(public_message(str(e), names), e.status)
     if isinstance(e, Cancelled):
-        if token is not None and token.deadline is not None and "time limit" in e.reason:
+        if token is not None and token.timed_out:
             return _error(f"cancelled: {e.reason}.", 504)
         return _error(f"cancelled: {e.reason}.", 503)
     if isinstance(e, (RequestError, ModelMissingError, ValueError)):  # text frontend, audio loader: user errors
@@ -83,8 +85,6 @@ def create_app(pipeline: TTSPipeline, allowed_roots: list[Path], api_key: str | 
                on_exit: Callable[[], None] | None = None) -> FastAPI:
     """`temp_root`: where uploads go (emptied now, removed at shutdown; default a fresh folder in the system temp).
     `on_exit`: what `/control?command=exit` calls to stop the server (None: the command is refused)."""
-    import tempfile
-
     limits = limits or Limits()
     temp = TempRoot(temp_root if temp_root is not None else Path(tempfile.mkdtemp(prefix="gsv_api_")))
     worker = SynthesisWorker(limits.max_queue)
@@ -218,6 +218,8 @@ def create_app(pipeline: TTSPipeline, allowed_roots: list[Path], api_key: str | 
                 files.cleanup()
                 if isinstance(e, BodyError):
                     return _failure(e, {})
+                if isinstance(e, ClientDisconnect):
+                    return _error("the client went away during the upload.")
                 raise
             params: dict[str, Any] = {}
             for key, value in fields:
@@ -230,6 +232,8 @@ def create_app(pipeline: TTSPipeline, allowed_roots: list[Path], api_key: str | 
             params = await read_json(request, limits)
         except BodyError as e:
             return _failure(e, {})
+        except ClientDisconnect:
+            return _error("the client went away during the upload.")
         if not isinstance(params, dict):
             return _error("the JSON body must be an object.")
         return await serve_tts(request, params, [], None)

@@ -29,6 +29,7 @@ class CancelToken:
         """`timeout`: seconds from now after which `check()` raises (None: no deadline)."""
         self._event = threading.Event()
         self._reason = ""
+        self.timed_out = False  # True when the deadline (not a person or a disconnect) ended the work
         self.deadline = None if timeout is None else time.monotonic() + float(timeout)
 
     def cancel(self, reason: str = "cancelled") -> None:
@@ -39,6 +40,7 @@ class CancelToken:
     @property
     def cancelled(self) -> bool:
         if not self._event.is_set() and self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
             self.cancel("the request took longer than the server's time limit")
         return self._event.is_set()
 
