@@ -99,6 +99,7 @@ def test_a_full_queue_answers_503_and_a_stalled_stream_is_cancelled_when_closed(
     assert switched and switched[0].json() == {"message": "success"}
 
 
+@pytest.mark.slow
 def test_concurrent_answers_are_byte_identical_to_serial_ones(server, ref_wav):
     requests = [params(ref_wav, seed=s, text=t) for s, t in [(1, "你好。"), (2, "你好。"), (3, "天气很好。"), (4, "早上好。")]]
     serial = [httpx.post(f"{server.url}/tts", json=p, timeout=120).content for p in requests]
@@ -203,6 +204,7 @@ def test_serve_refuses_a_public_address_without_a_key(root, tmp_path):
     assert cli_main(["serve", "--root", str(root), "--host", "0.0.0.0", "--port", "1"]) == 2
 
 
+@pytest.mark.slow
 def test_serve_process_starts_clean_after_sigkill_and_stops_on_sigterm(root, ref_wav, tmp_path):
     temp_dir, log = tmp_path / "serve_temp", tmp_path / "serve.log"
     allow = ["--allow", str(ref_wav.parent), "--max-text-chars", "200000"]
