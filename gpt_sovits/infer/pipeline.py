@@ -324,6 +324,7 @@ class TTSPipeline:
         def on_step(step: int) -> None:
             if cancel is not None and step % CHECK_EVERY_STEPS == 0:
                 cancel.check()
+
         with torch.no_grad():
             result = self.gpt.model.infer(
                 phones.to(self.device), bert.to(self.device, self.dtype),
