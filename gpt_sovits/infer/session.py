@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from gpt_sovits.infer.cancel import Cancelled, CancelToken
-from gpt_sovits.infer.pipeline import SentenceAudio, TTSPipeline
+from gpt_sovits.infer.pipeline import ModelMissingError, SentenceAudio, TTSPipeline
 from gpt_sovits.infer.request import TTSRequest
 from gpt_sovits.paths import ProjectPaths
 
@@ -68,6 +68,9 @@ class SharedModels:
         """Make the pipeline use `choice` (called with the lock held)."""
         pipe = self.pipeline
         gpt, sovits = Path(choice.gpt), Path(choice.sovits)
+        for kind, path in (("GPT", gpt), ("SoVITS", sovits)):
+            if not path.is_file():
+                raise ModelMissingError(f"{kind} weights not found: {path}")
         pipe.fast_cpu = bool(choice.fast_cpu) and pipe.device.type == "cpu" and not pipe.half
 
         def load_gpt():
