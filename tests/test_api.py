@@ -126,8 +126,7 @@ def test_paths_outside_allowed_roots_are_refused(server, ref_wav, tmp_path):
     ({"text_lang": "klingon"}, "text_lang"),
     ({"top_k": "many"}, "top_k"),
     ({"media_type": "mp9"}, "media_type"),
-    ({"ref_audio_path": "datasets/missing.wav"}, "not found"),
-    ({"bogus_option": 1}, "unknown parameter"),
+    ({"ref_audio_path": "datasets/missing.wav"}, "no readable file"),
 ])
 def test_bad_parameters_give_400_with_message(server, ref_wav, change, fragment):
     r = httpx.post(f"{server}/tts", json={**_params(ref_wav), **change}, timeout=60)

@@ -1,276 +1,302 @@
 """HTTP server compatible with upstream's `api_v2`: `/tts`, `/set_gpt_weights`, `/set_sovits_weights`,
-`/set_refer_audio`, with the same parameter names and defaults, so existing clients keep working.
+`/set_refer_audio`, `/control`, with the same parameter names and defaults, so existing clients keep working.
 
 Beyond upstream: the reference clip may be uploaded (multipart) instead of naming a server path; server paths must
-lie inside the allowed roots; an optional bearer API key; requests are served one at a time (the pipeline holds a
-lock), so concurrent clients queue instead of corrupting each other's state.
+lie inside the allowed roots; an optional bearer API key. Built to survive hostile or careless clients: all model
+work runs on one worker thread behind a bounded queue (a full queue answers 503 + Retry-After), every request has a
+deadline and is cancelled when its client disconnects, bodies and references are size-checked before they are
+stored or decoded, and uploads live in a per-request temp folder deleted when the request ends.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import struct
+import asyncio
+import hmac
+import logging
 import tempfile
-from dataclasses import fields
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import numpy as np
-import soundfile as sf
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
-from gpt_sovits.infer.pipeline import SAMPLE_RATE, ModelMissingError, TTSPipeline
+from gpt_sovits.api.encode import MEDIA_TYPES, encode_audio, wav_stream_header
+from gpt_sovits.api.limits import Limits
+from gpt_sovits.api.params import BadRequest, TTSService, public_message
+from gpt_sovits.api.uploads import BodyError, RequestFiles, TempRoot, read_json, read_multipart
+from gpt_sovits.api.worker import PRIORITY_CONTROL, Job, QueueFull, SynthesisWorker, WorkerStopped
+from gpt_sovits.infer.cancel import Cancelled, CancelToken
+from gpt_sovits.infer.pipeline import SAMPLE_RATE, ModelMissingError, SentenceAudio, TTSPipeline
 from gpt_sovits.infer.request import RequestError, TTSRequest
-from gpt_sovits.paths import PathError, resolve_inside
 
-# api_v2's defaults where they differ from the WebUI's
-API_DEFAULTS: dict[str, Any] = {"text_split_method": "cut5", "top_k": 15, "prompt_text": "",
-                                "split_variant": "tts_infer_pack"}
-MEDIA_TYPES = {"wav": "audio/wav", "raw": "audio/raw", "ogg": "audio/ogg"}
-# api_v2 parameters we accept for compatibility but that change nothing in this implementation (batching knobs,
-# v3/v4-only options): they are validated for type and otherwise ignored.
-ACCEPTED_NO_EFFECT = {"batch_size", "batch_threshold", "split_bucket", "parallel_infer", "sample_steps",
-                      "super_sampling", "overlap_length", "min_chunk_length", "return_fragment"}
-REQUEST_FIELDS = {f.name for f in fields(TTSRequest)}
-INT_FIELDS = {"top_k", "seed", "batch_size", "sample_steps", "overlap_length", "min_chunk_length"}
-FLOAT_FIELDS = {"top_p", "temperature", "repetition_penalty", "speed_factor", "fragment_interval", "noise_scale",
-                "batch_threshold"}
-BOOL_FIELDS = {"ref_free", "split_bucket", "parallel_infer", "super_sampling", "return_fragment"}
+log = logging.getLogger(__name__)
+STREAM_BUFFER = 4  # sentences produced ahead of a streaming client before the worker waits for it
 
 
-class BadRequest(ValueError):
-    pass
+def _error(message: str, status: int = 400, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
-def _error(message: str, status: int = 400) -> JSONResponse:
-    return JSONResponse({"message": message}, status_code=status)
+def _failure(e: BaseException, names: dict[str, str], token: CancelToken | None = None) -> JSONResponse:
+    """The HTTP answer for an exception from parsing or synthesis, with server paths hidden."""
+    if isinstance(e, (BadRequest, BodyError)):
+        return _error(public_message(str(e), names), e.status)
+    if isinstance(e, Cancelled):
+        if token is not None and token.timed_out:
+            return _error(f"cancelled: {e.reason}.", 504)
+        return _error(f"cancelled: {e.reason}.", 503)
+    if isinstance(e, (RequestError, ModelMissingError, ValueError)):  # text frontend, audio loader: user errors
+        return _error(public_message(str(e), names), 400)
+    log.error("synthesis failed", exc_info=e)
+    return _error(f"synthesis failed: {type(e).__name__}: {public_message(str(e), names)}", 500)
 
 
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise BadRequest(f"{name} must be true or false, not {value!r}.")
+async def _watch_disconnect(request: Request, token: CancelToken) -> None:
+    """Cancel `token` when the client closes its connection (the body has been read by then)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            token.cancel("the client went away")
+            return
 
 
-def _streaming_mode(value: Any) -> bool:
-    """api_v2 accepts a bool or 0-3; 1-3 all mean sentence fragments here (token streaming is not implemented)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("0", "false", ""):
-        return False
-    if text in ("1", "2", "3", "true"):
-        return True
-    raise BadRequest(f"streaming_mode must be true/false or 0-3, not {value!r}.")
+class _ApiKeyMiddleware:
+    """Plain ASGI (not BaseHTTPMiddleware, which gets in the way of disconnect detection); constant-time compare."""
+
+    def __init__(self, app, expected: bytes):
+        self.app, self.expected = app, expected
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(given, self.expected):
+                response = _error("missing or wrong API key (send 'Authorization: Bearer <key>').", 401)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
-def wav_stream_header(sample_rate: int) -> bytes:
-    """A 16-bit mono WAV header with 'unknown' sizes (0xFFFFFFFF), the usual convention for streamed WAV."""
-    byte_rate = sample_rate * 2
-    return (b"RIFF" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate,
-            byte_rate, 2, 16) + b"data" + struct.pack("<I", 0xFFFFFFFF))
+def create_app(pipeline: TTSPipeline, allowed_roots: list[Path], api_key: str | None = None, *,
+               limits: Limits | None = None, temp_root: Path | None = None,
+               on_exit: Callable[[], None] | None = None) -> FastAPI:
+    """`temp_root`: where uploads go (emptied now, removed at shutdown; default a fresh folder in the system temp).
+    `on_exit`: what `/control?command=exit` calls to stop the server (None: the command is refused)."""
+    limits = limits or Limits()
+    temp = TempRoot(temp_root if temp_root is not None else Path(tempfile.mkdtemp(prefix="gsv_api_")))
+    worker = SynthesisWorker(limits.max_queue)
 
-
-def encode_audio(audio: np.ndarray, sample_rate: int, media_type: str) -> bytes:
-    if media_type == "raw":
-        return audio.astype("<i2").tobytes()
-    buf = io.BytesIO()
-    if media_type == "ogg":
-        sf.write(buf, audio.astype(np.float32) / 32768.0, sample_rate, format="OGG", subtype="VORBIS")
-    else:
-        sf.write(buf, audio, sample_rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-class TTSService:
-    """Turns API parameters into pipeline requests, confining every server path to the allowed roots."""
-
-    def __init__(self, pipeline: TTSPipeline, allowed_roots: list[Path]):
-        self.pipeline = pipeline
-        self.allowed_roots = [Path(r).resolve() for r in allowed_roots]
-        self.default_ref: Path | None = None
-
-    def server_path(self, value: str, what: str) -> Path:
-        """A file named by the client: relative paths are taken from the data root; must stay inside allowed roots."""
-        candidate = Path(value).expanduser()
-        if not candidate.is_absolute():
-            candidate = self.allowed_roots[0] / candidate
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
-            path = resolve_inside(candidate, self.allowed_roots, what)
-        except PathError as e:
-            raise BadRequest(str(e).replace(str(candidate), value)) from e
-        if not path.is_file():
-            raise BadRequest(f"{what} not found: {value}")
-        return path
+            yield
+        finally:
+            worker.stop()
+            worker.join(timeout=5)
+            temp.remove()
 
-    def build_request(self, params: dict[str, Any], uploads: dict[str, Any]) -> tuple[TTSRequest, str, bool]:
-        params = {**API_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-        for required in ("text", "text_lang"):
-            if not str(params.get(required, "")).strip():
-                raise BadRequest(f"{required} is required.")
-        media_type = str(params.pop("media_type", "wav")).lower()
-        if media_type not in MEDIA_TYPES:
-            raise BadRequest(f"media_type must be one of {', '.join(MEDIA_TYPES)}.")
-        streaming = _streaming_mode(params.pop("streaming_mode", False))
-        unknown = set(params) - REQUEST_FIELDS - ACCEPTED_NO_EFFECT
-        if unknown:
-            raise BadRequest(f"unknown parameter(s): {', '.join(sorted(unknown))}.")
-        values: dict[str, Any] = {}
-        for name, value in params.items():
-            try:
-                if name in BOOL_FIELDS:
-                    value = _as_bool(name, value)
-                elif name in INT_FIELDS:
-                    value = int(value)
-                elif name in FLOAT_FIELDS:
-                    value = float(value)
-            except (TypeError, ValueError):
-                raise BadRequest(f"{name} must be a number, not {value!r}.") from None
-            if name in REQUEST_FIELDS:
-                values[name] = value
-        for lang_field in ("text_lang", "prompt_lang"):
-            if lang_field in values:
-                values[lang_field] = str(values[lang_field]).lower()
-        if "ref_audio" in uploads:
-            values["ref_audio_path"] = uploads["ref_audio"]
-        elif values.get("ref_audio_path"):
-            values["ref_audio_path"] = self.server_path(str(values["ref_audio_path"]), "ref_audio_path")
-        elif self.default_ref is not None:
-            values["ref_audio_path"] = self.default_ref
+    app = FastAPI(title="GPT-SoVITS API (api_v2 compatible)", lifespan=lifespan)
+    service = TTSService(pipeline, allowed_roots, limits, hidden=[temp.path])
+    app.state.service, app.state.worker, app.state.temp_root, app.state.limits = service, worker, temp, limits
+    expected = f"Bearer {api_key}".encode() if api_key else None
+
+    if expected is not None:
+        app.add_middleware(_ApiKeyMiddleware, expected=expected)
+
+    def submit(work, token: CancelToken, files: RequestFiles | None, priority: int | None = None) -> Job:
+        job = Job(work, token, asyncio.get_running_loop(), STREAM_BUFFER, limits.stall_timeout,
+                  cleanup=files.cleanup if files is not None else None)
+        if priority is None:
+            worker.submit(job)
         else:
-            raise BadRequest("ref_audio_path is required (or upload the clip as 'ref_audio', or call "
-                             "/set_refer_audio first).")
-        aux = values.get("aux_ref_audio_paths") or []
-        if isinstance(aux, str):
-            aux = [a for a in aux.split(",") if a.strip()] if not aux.startswith("[") else json.loads(aux)
-        values["aux_ref_audio_paths"] = [self.server_path(str(a), "aux_ref_audio_paths entry") for a in aux]
-        values["aux_ref_audio_paths"] += uploads.get("aux_ref_audio", [])
-        if values.get("lexicon"):
-            values["lexicon"] = self.server_path(str(values["lexicon"]), "lexicon")
+            worker.submit(job, priority)
+        return job
+
+    def tts_work(req: TTSRequest):
+        def work(token: CancelToken, emit: Callable[[Any], None]) -> None:
+            chunks = pipeline.stream(req, on_seed=emit, cancel=token)
+            try:
+                for sentence in chunks:
+                    emit(sentence)
+            finally:
+                chunks.close()
+
+        return work
+
+    async def serve_tts(request: Request, params: dict[str, Any], uploads: list[tuple[str, Path]],
+                        files: RequestFiles | None) -> Response:
+        names: dict[str, str] = {str(temp.path): "<upload>"}
+        token = CancelToken(limits.request_timeout)
         try:
-            req = TTSRequest(**values)
-            req.validate(self.pipeline.version)
-        except RequestError as e:
-            raise BadRequest(str(e)) from e
-        except TypeError as e:
-            raise BadRequest(str(e)) from e
-        return req, media_type, streaming
-
-
-def create_app(pipeline: TTSPipeline, allowed_roots: list[Path], api_key: str | None = None) -> FastAPI:
-    app = FastAPI(title="GPT-SoVITS API (api_v2 compatible)")
-    service = TTSService(pipeline, allowed_roots)
-    app.state.service = service
-    upload_dir = tempfile.TemporaryDirectory(prefix="gsv_api_uploads_")
-    app.state.upload_dir = upload_dir
-
-    @app.middleware("http")
-    async def check_key(request: Request, call_next):
-        if api_key and request.headers.get("authorization", "") != f"Bearer {api_key}":
-            return _error("missing or wrong API key (send 'Authorization: Bearer <key>').", 401)
-        return await call_next(request)
-
-    def synthesize(req: TTSRequest, media_type: str, streaming: bool) -> Response:
+            req, media_type, streaming, warning = await run_in_threadpool(service.build_request, params, uploads,
+                                                                          names)
+            job = submit(tts_work(req), token, files)
+        except QueueFull:
+            if files is not None:
+                files.cleanup()
+            return _error("the server is busy: too many requests are waiting. Retry later.", 503,
+                          {"Retry-After": str(limits.retry_after)})
+        except WorkerStopped:
+            if files is not None:
+                files.cleanup()
+            return _error("the server is shutting down.", 503)
+        except Exception as e:
+            if files is not None:
+                files.cleanup()
+            return _failure(e, names)
+        headers = {"X-Warning": warning.encode("ascii", "replace").decode()} if warning else {}
+        results = job.results()
+        watcher = asyncio.create_task(_watch_disconnect(request, token))
         if not streaming:
-            result = pipeline.synthesize(req)
-            return Response(encode_audio(result.audio, result.sample_rate, media_type),
-                            media_type=MEDIA_TYPES[media_type], headers={"X-Seed": str(result.seed)})
-        # Fail before the 200 header goes out: validate and prepare the first sentence eagerly.
-        chunks = pipeline.stream(req)
-        first = next(chunks)
+            try:
+                seed, sentences = None, []
+                async for item in results:
+                    if isinstance(item, SentenceAudio):
+                        sentences.append(item.audio)
+                    else:
+                        seed = item
+            except BaseException as e:
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+                return _failure(e, names, token)
+            finally:
+                watcher.cancel()
+            audio = np.concatenate(sentences) if sentences else np.zeros(0, np.int16)
+            data = await run_in_threadpool(encode_audio, audio, SAMPLE_RATE, media_type)
+            return Response(data, media_type=MEDIA_TYPES[media_type], headers={**headers, "X-Seed": str(seed)})
 
-        def body() -> Iterator[bytes]:
-            if media_type == "wav":
-                yield wav_stream_header(SAMPLE_RATE)
-            for sentence in [first]:
-                yield encode_audio(sentence.audio, SAMPLE_RATE, "raw" if media_type == "wav" else media_type)
-            for sentence in chunks:
-                yield encode_audio(sentence.audio, SAMPLE_RATE, "raw" if media_type == "wav" else media_type)
-
-        return StreamingResponse(body(), media_type=MEDIA_TYPES[media_type])
-
-    def run(params: dict[str, Any], uploads: dict[str, Any]) -> Response:
+        # Streaming: fail before the 200 header goes out by waiting for the first sentence.
         try:
-            req, media_type, streaming = service.build_request(params, uploads)
-            return synthesize(req, media_type, streaming)
-        except (BadRequest, RequestError, ModelMissingError) as e:
-            return _error(str(e))
-        except Exception as e:  # the text frontend and audio loader raise ValueError subclasses with messages
-            if isinstance(e, ValueError):
-                return _error(str(e))
-            return _error(f"synthesis failed: {type(e).__name__}: {e}", 500)
+            first = None
+            async for item in results:
+                if isinstance(item, SentenceAudio):
+                    first = item
+                    break
+                headers["X-Seed"] = str(item)
+        except BaseException as e:
+            watcher.cancel()
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            return _failure(e, names, token)
+        piece_type = "raw" if media_type == "wav" else media_type
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                if media_type == "wav":
+                    yield wav_stream_header(SAMPLE_RATE)
+                if first is not None:
+                    yield await run_in_threadpool(encode_audio, first.audio, SAMPLE_RATE, piece_type)
+                async for sentence in results:
+                    yield await run_in_threadpool(encode_audio, sentence.audio, SAMPLE_RATE, piece_type)
+            except Exception as e:  # the 200 is out: all we can do is end the stream early
+                log.warning("stream ended early: %s", public_message(str(e), names))
+            finally:
+                watcher.cancel()
+                token.cancel("the response ended")
+                await results.aclose()
+
+        return StreamingResponse(body(), media_type=MEDIA_TYPES[media_type], headers=headers)
 
     @app.get("/tts")
-    def tts_get(request: Request) -> Response:
+    async def tts_get(request: Request) -> Response:
         params: dict[str, Any] = dict(request.query_params)
         if "aux_ref_audio_paths" in params:
             params["aux_ref_audio_paths"] = request.query_params.getlist("aux_ref_audio_paths")
-        return run(params, {})
+        return await serve_tts(request, params, [], None)
 
     @app.post("/tts")
     async def tts_post(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
-        uploads: dict[str, Any] = {}
         if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            params = {}
-            for key, value in form.multi_items():
-                if hasattr(value, "read"):
-                    data = await value.read()
-                    target = Path(upload_dir.name) / f"{len(list(Path(upload_dir.name).iterdir()))}_upload"
-                    target.write_bytes(data)
-                    if key == "aux_ref_audio":
-                        uploads.setdefault("aux_ref_audio", []).append(target)
-                    else:
-                        uploads[key] = target
-                elif key == "aux_ref_audio_paths":
+            files = temp.request_files()
+            try:
+                fields, uploads = await read_multipart(request, files, limits)
+            except BaseException as e:
+                files.cleanup()
+                if isinstance(e, BodyError):
+                    return _failure(e, {})
+                if isinstance(e, ClientDisconnect):
+                    return _error("the client went away during the upload.")
+                raise
+            params: dict[str, Any] = {}
+            for key, value in fields:
+                if key == "aux_ref_audio_paths":
                     params.setdefault(key, []).append(value)
                 else:
                     params[key] = value
-        else:
-            try:
-                params = await request.json()
-            except Exception:
-                return _error("the body must be JSON (or multipart/form-data with an uploaded 'ref_audio').")
-            if not isinstance(params, dict):
-                return _error("the JSON body must be an object.")
-        from starlette.concurrency import run_in_threadpool
-
-        return await run_in_threadpool(run, params, uploads)
+            return await serve_tts(request, params, uploads, files)
+        try:
+            params = await read_json(request, limits)
+        except BodyError as e:
+            return _failure(e, {})
+        except ClientDisconnect:
+            return _error("the client went away during the upload.")
+        if not isinstance(params, dict):
+            return _error("the JSON body must be an object.")
+        return await serve_tts(request, params, [], None)
 
     @app.get("/set_refer_audio")
     def set_refer_audio(refer_audio_path: str | None = None) -> Response:
         if not refer_audio_path:
             return _error("refer_audio_path is required.")
+        names: dict[str, str] = {}
         try:
-            service.default_ref = service.server_path(refer_audio_path, "refer_audio_path")
+            path = service.server_path(refer_audio_path, "refer_audio_path", names)
+            service.check_reference(path, "refer_audio_path")
         except BadRequest as e:
-            return _error(str(e))
+            return _failure(e, names)
+        service.default_ref = path
         return JSONResponse({"message": "success"})
 
-    def set_weights(weights_path: str | None, kind: str) -> Response:
+    async def set_weights(weights_path: str | None, kind: str) -> Response:
         if not weights_path:
             return _error("weights_path is required.")
+        names: dict[str, str] = {}
+        token = CancelToken(limits.request_timeout)
         try:
-            path = service.server_path(weights_path, "weights_path")
-            (pipeline.load_gpt if kind == "gpt" else pipeline.load_sovits)(path)
-        except (BadRequest, ModelMissingError, ValueError) as e:
-            return _error(str(e))
+            path = service.server_path(weights_path, "weights_path", names)
+            load = pipeline.load_gpt if kind == "gpt" else pipeline.load_sovits
+            job = submit(lambda _token, _emit: load(path), token, None, PRIORITY_CONTROL)
+            async for _ in job.results():
+                pass
+        except (QueueFull, WorkerStopped):
+            return _error("the server is shutting down.", 503)
+        except Exception as e:
+            return _failure(e, names, token)
         return JSONResponse({"message": "success"})
 
     @app.get("/set_gpt_weights")
-    def set_gpt_weights(weights_path: str | None = None) -> Response:
-        return set_weights(weights_path, "gpt")
+    async def set_gpt_weights(weights_path: str | None = None) -> Response:
+        return await set_weights(weights_path, "gpt")
 
     @app.get("/set_sovits_weights")
-    def set_sovits_weights(weights_path: str | None = None) -> Response:
-        return set_weights(weights_path, "sovits")
+    async def set_sovits_weights(weights_path: str | None = None) -> Response:
+        return await set_weights(weights_path, "sovits")
+
+    async def control(command: Any) -> Response:
+        if command == "exit":
+            if on_exit is None:
+                return _error("exit is not available in this server (it was not started by `serve`).")
+            asyncio.get_running_loop().call_later(0.2, on_exit)  # after this answer has gone out
+            return JSONResponse({"message": "exiting"})
+        if command == "restart":
+            return _error("restart is not supported: run the server under a process supervisor (systemd, docker "
+                          "--restart) and send command=exit.")
+        return _error("command must be 'exit' or 'restart'.")
+
+    @app.get("/control")
+    async def control_get(command: str | None = None) -> Response:
+        return await control(command)
+
+    @app.post("/control")
+    async def control_post(request: Request) -> Response:
+        try:
+            body = await read_json(request, limits)
+        except BodyError as e:
+            return _failure(e, {})
+        return await control(body.get("command") if isinstance(body, dict) else None)
 
     return app

@@ -39,9 +39,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="on a CPU: int8 GPT and bf16 decoder, about 2x faster, not bit-exact with upstream")
 
 
+def _synthesize_with_progress(pipeline, req: TTSRequest):
+    """`pipeline.synthesize`, with a progress bar over the sentences when there are several (long texts)."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from gpt_sovits.infer.pipeline import SAMPLE_RATE, TTSResult
+
+    seed: list[int] = []
+    total = len(pipeline.sentences(req))
+    with tqdm(total=total, unit="sentence", disable=total < 2, file=sys.stderr) as bar:
+        sentences = []
+        for sentence in pipeline.stream(req, on_seed=seed.append):
+            sentences.append(sentence)
+            bar.update(sentence.index + 1 - bar.n)
+    audio = np.concatenate([s.audio for s in sentences])
+    return TTSResult(SAMPLE_RATE, audio, seed[0], sentences)
+
+
 def run(args: argparse.Namespace) -> int:
     from gpt_sovits.audio.io import save_wav
     from gpt_sovits.infer.pipeline import ModelMissingError, TTSPipeline
+    from gpt_sovits.infer.speakable import language_warning
     from gpt_sovits.text.errors import TextFrontendError
 
     paths = ProjectPaths(args.root)
@@ -53,11 +72,14 @@ def run(args: argparse.Namespace) -> int:
         speed_factor=args.speed, fragment_interval=args.pause, seed=args.seed, noise_scale=args.noise_scale,
         lexicon=args.lexicon,
     )
+    warning = language_warning(req.text, req.text_lang)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     pipeline = TTSPipeline(paths, device=args.device, fast_cpu=args.fast_cpu)
     try:
         pipeline.load_gpt(args.gpt or paths.pretrained_gpt("v2"))
         pipeline.load_sovits(args.sovits or paths.pretrained_sovits_g("v2"))
-        result = pipeline.synthesize(req)
+        result = _synthesize_with_progress(pipeline, req)
     except (ModelMissingError, TextFrontendError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

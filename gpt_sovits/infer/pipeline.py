@@ -27,7 +27,9 @@ import torch
 
 from gpt_sovits.audio.io import load_audio
 from gpt_sovits.infer.hooks import RunHooks
+from gpt_sovits.infer.cancel import CHECK_EVERY_STEPS, CancelToken
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
+from gpt_sovits.infer.speakable import is_speakable, nothing_to_say_message
 from gpt_sovits.paths import ProjectPaths
 
 SAMPLE_RATE = 32000
@@ -352,8 +354,11 @@ class TTSPipeline:
         return text
 
     def stream(self, req: TTSRequest, on_seed: Callable[[int], None] | None = None,
-               hooks: RunHooks | None = None) -> Iterator[SentenceAudio]:
+               hooks: RunHooks | None = None, cancel: CancelToken | None = None) -> Iterator[SentenceAudio]:
         """Yield each sentence's audio (int16, pause included) as soon as it is ready.
+
+        `cancel` is checked between sentences and every CHECK_EVERY_STEPS GPT steps (raises `Cancelled`). Sentences
+        that are only pauses are skipped; a text with none to say raises RequestError.
 
         `hooks`: replay/observation injections (decode noise, segmenter, early-stop budget, observer); None: none.
         """
@@ -389,13 +394,19 @@ class TTSPipeline:
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
+            spoken = 0
             for index, piece in enumerate(pieces):
+                if cancel is not None:
+                    cancel.check()
                 result = self._phones_and_bert(piece, req.text_lang, hooks, lexicon)
                 phones2, bert2 = result.phones, result.bert
+                if not is_speakable(phones2, self.version):
+                    continue  # only pauses: the models would make noise of it
+                spoken += 1
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
                 gpt = self._infer_gpt(phones, bert, prompt, req, generator,
-                                      hooks.early_stop_num if hooks is not None else None)
+                                      hooks.early_stop_num if hooks is not None else None, cancel)
                 tokens = gpt.pred_semantic[None]  # [1, 1, T]
                 target = torch.tensor([list(phones2)], dtype=torch.long)
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
@@ -413,35 +424,45 @@ class TTSPipeline:
                 # Upstream's conversion: scale by 32767 and truncate toward zero (no rounding; the guard above
                 # keeps |x| <= 1, so no wrap-around).
                 yield SentenceAudio(index, piece, (out * 32767.0).astype(np.int16), int(tokens.shape[-1]))
+            if not spoken:
+                raise RequestError(nothing_to_say_message(req.text, req.text_lang))
 
-    def synthesize(self, req: TTSRequest, hooks: RunHooks | None = None) -> TTSResult:
+    def synthesize(self, req: TTSRequest, hooks: RunHooks | None = None,
+                   cancel: CancelToken | None = None) -> TTSResult:
         seed_box: list[int] = []
-        sentences = list(self.stream(req, on_seed=seed_box.append, hooks=hooks))
+        sentences = list(self.stream(req, on_seed=seed_box.append, hooks=hooks, cancel=cancel))
         audio = np.concatenate([s.audio for s in sentences]) if sentences else np.zeros(0, np.int16)
         return TTSResult(SAMPLE_RATE, audio, seed_box[0], sentences)
 
     def _infer_gpt(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None, req: TTSRequest,
-                   generator: torch.Generator, early_stop_num: int | None = None):
+                   generator: torch.Generator, early_stop_num: int | None = None,
+                   cancel: CancelToken | None = None):
         """GPT decoding of one sentence → `T2SInferResult` (its `pred_semantic` is what upstream decodes)."""
         if early_stop_num is None:
             early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
+
+        def on_step(step: int) -> None:
+            if cancel is not None and step % CHECK_EVERY_STEPS == 0:
+                cancel.check()
+
         with torch.no_grad():
             return self.gpt.model.infer(
                 phones.to(self.device), bert.to(self.device, self.dtype),
                 None if prompt is None else prompt.to(self.device),
                 top_k=int(req.top_k), top_p=float(req.top_p), temperature=float(req.temperature),
                 repetition_penalty=float(req.repetition_penalty), early_stop_num=early_stop_num, generator=generator,
+                on_step=on_step,
             )
 
     def generate_semantic(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None,
                           req: TTSRequest, generator: torch.Generator,
-                          early_stop_num: int | None = None) -> torch.Tensor:
+                          early_stop_num: int | None = None, cancel: CancelToken | None = None) -> torch.Tensor:
         """GPT stage: phone ids [1, N] + BERT [1, 1024, N] (+ prompt tokens [1, Tp]) → new tokens [1, 1, T].
 
         Keeps upstream's `y[:, -idx:]` convention (when a length cap rather than EOS ends generation, the first
         generated token is dropped), so the tokens match upstream's WebUI for the same weights and inputs.
         """
-        return self._infer_gpt(phones, bert, prompt, req, generator, early_stop_num).pred_semantic[None]
+        return self._infer_gpt(phones, bert, prompt, req, generator, early_stop_num, cancel).pred_semantic[None]
 
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
                         noise_scale: float, speed: float, seed: int, noise: torch.Tensor | None = None,

@@ -38,9 +38,18 @@ def is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def gradio_host(host: str) -> str:
+    """Gradio wants IPv6 literals in brackets (it builds its own URL from the name and strips them to bind)."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    return f"[{address}]" if address.version == 6 else str(address)
 
 
 def parse_auth(auth: str | None) -> tuple[str, str] | None:
@@ -69,7 +78,7 @@ def check_port_free(host: str, port: int) -> None:
     if not 1 <= port <= 65535:
         raise LaunchError(f"--port {port} is not a valid port (1-65535).")
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise LaunchError(f"--host {host!r} cannot be resolved: {e}") from None
     family, _, _, _, addr = infos[0]
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     app.queue(default_concurrency_limit=4)
     try:
         app.launch(
-            server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+            server_name=gradio_host(args.host), server_port=args.port, share=args.share, auth=auth,
             inbrowser=False, show_error=True, ssr_mode=False, mcp_server=False,
             allowed_paths=[str(ctx.paths.root)],  # clips under --root may live outside the working folder
             auth_message=ctx.t("Log in with the user name and password given to --auth."),

@@ -1,13 +1,14 @@
 """1C Inference tab: pick weights, give a reference clip and its text, type text, hear it in that voice.
 
-Thin: every decision is made by `gpt_sovits.infer` (the same pipeline the API and the CLI use). One pipeline is
-shared by all browser sessions (models are large); its lock serialises syntheses.
+Thin: every decision is made by `gpt_sovits.infer` (the same pipeline the API and the CLI use). Each browser
+session has its own weights and fast-CPU choice (`gpt_sovits.infer.session`): the models are shared and the choice is
+applied in the same locked call that generates, so sessions never get each other's voice. Stop cancels the running
+synthesis; the result file is written once per run and the previous one deleted.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -15,8 +16,11 @@ import gradio as gr
 import numpy as np
 
 from gpt_sovits.audio.io import save_wav
-from gpt_sovits.infer.pipeline import ModelMissingError, TTSPipeline
+from gpt_sovits.infer.cancel import Cancelled
+from gpt_sovits.infer.pipeline import ModelMissingError, SentenceAudio
 from gpt_sovits.infer.request import RequestError, TTSRequest
+from gpt_sovits.infer.session import ModelChoice, Sessions, SharedModels
+from gpt_sovits.infer.speakable import language_warning
 from gpt_sovits.infer.weights import list_gpt_weights, list_sovits_weights
 from gpt_sovits.text.errors import TextFrontendError
 from gpt_sovits.text.lexicon_files import available_lexicons
@@ -56,9 +60,9 @@ def lexicon_choices(paths) -> tuple[list[tuple[str, str]], str]:
 
 def build(ctx: UiContext) -> None:
     t = ctx.t
-    pipeline = TTSPipeline(ctx.paths)
+    models = SharedModels(ctx.paths)
+    sessions = Sessions(ctx.paths.root / "TEMP" / "webui_infer")  # emptied now: left-overs of earlier runs go
     can_stream = shutil.which("ffmpeg") is not None  # Gradio encodes streamed audio with ffmpeg
-    out_dir = Path(tempfile.mkdtemp(prefix="gsv_infer_"))
     gpt_choices, sovits_choices = _weight_choices(ctx.paths)
 
     with gr.Row():
@@ -99,14 +103,16 @@ def build(ctx: UiContext) -> None:
             pause = gr.Slider(0.0, 1.0, value=0.3, step=0.01, label=t("Pause between sentences (s)"))
             seed = gr.Number(-1, precision=0, label=t("Seed"))
             random_seed = gr.Checkbox(True, label=t("Random seed"))
-        fast_cpu = gr.Checkbox(False, visible=pipeline.device.type == "cpu",
+        fast_cpu = gr.Checkbox(False, visible=models.device_type == "cpu",
                                label=t("Fast CPU mode (int8 GPT, bf16 decoder: about 2x faster, not bit-exact)"))
-    go = gr.Button(t("Synthesise"), variant="primary")
+    with gr.Row():
+        go = gr.Button(t("Synthesise"), variant="primary", scale=3)
+        stop = gr.Button(t("Stop"), variant="stop", scale=1)
     status = gr.Markdown()
     used_seed = gr.Textbox(label=t("Seed used"), interactive=False)
     stream_out = gr.Audio(streaming=True, autoplay=True, label=t("Live (sentence by sentence)"), visible=can_stream)
     if not can_stream:
-        gr.Markdown(t("Live playback needs ffmpeg; without it the result below grows sentence by sentence."))
+        gr.Markdown(t("Live playback needs ffmpeg; without it the result appears below when all sentences are done."))
     result = gr.Audio(type="filepath", label=t("Result"), interactive=False)
 
     def on_refresh():
@@ -116,16 +122,16 @@ def build(ctx: UiContext) -> None:
     refresh.click(on_refresh, outputs=[gpt, sovits, lexicon])
 
     def synthesise(gpt_path, sovits_path, ref_path, ref_free_v, ref_text_v, ref_lang_v, aux_files, text_v, text_lang_v,
-                   cut_v, top_k_v, top_p_v, temp_v, rep_v, speed_v, pause_v, seed_v, random_v,
-                   fast_v, lexicon_v) -> Iterator[list[Any]]:
+                   cut_v, top_k_v, top_p_v, temp_v, rep_v, speed_v, pause_v, seed_v, random_v, fast_v,
+                   lexicon_v,
+                   request: gr.Request) -> Iterator[list[Any]]:
+        session = sessions.get(request.session_hash or "anonymous")
+        token = session.start()
+        pieces: list[np.ndarray] = []
+        seed_used = ""
         try:
-            pipeline.set_fast_cpu(bool(fast_v))
             if not gpt_path or not sovits_path:
                 raise ModelMissingError(t("Choose GPT and SoVITS weights first."))
-            if pipeline.gpt_path is None or str(pipeline.gpt_path) != gpt_path:
-                pipeline.load_gpt(gpt_path)
-            if pipeline.sovits_path is None or str(pipeline.sovits_path) != sovits_path:
-                pipeline.load_sovits(sovits_path)
             if not ref_path:
                 raise RequestError(t("Upload or record a reference clip (3-10 s)."))
             req = TTSRequest(
@@ -135,24 +141,36 @@ def build(ctx: UiContext) -> None:
                 text_split_method=cut_v, speed_factor=float(speed_v), fragment_interval=float(pause_v),
                 seed=-1 if random_v else int(seed_v), ref_free=bool(ref_free_v), lexicon=lexicon_v or None,
             )
-            seed_box: list[int] = []
-            pieces: list[np.ndarray] = []
-            call_dir = Path(tempfile.mkdtemp(dir=out_dir))  # one folder per call: sessions never share files
-            out = call_dir / "result.wav"
-            for sentence in pipeline.stream(req, on_seed=seed_box.append):
-                pieces.append(sentence.audio)
-                path = save_wav(call_dir / f"part_{len(pieces)}.wav", np.concatenate(pieces), 32000)
-                live = (32000, sentence.audio) if can_stream else None
-                yield [live, gr.update() if can_stream else str(path), str(seed_box[0]),
-                       t("Sentence {i} done: {text}", i=sentence.index + 1, text=sentence.text)]
-            save_wav(out, np.concatenate(pieces), 32000)
-            yield [None, str(out), str(seed_box[0]), t("Done: {n} sentence(s).", n=len(pieces))]
+            warning = language_warning(req.text, req.text_lang)
+            note = f"⚠ {warning}\n\n" if warning else ""
+            if warning:
+                yield [None, gr.update(), "", note]
+            choice = ModelChoice(Path(gpt_path), Path(sovits_path), bool(fast_v))
+            for item in models.stream(choice, req, token):
+                if not isinstance(item, SentenceAudio):
+                    seed_used = str(item)
+                    continue
+                pieces.append(item.audio)
+                live = (32000, item.audio) if can_stream else None
+                yield [live, gr.update(), seed_used,
+                       note + t("Sentence {i} done: {text}", i=item.index + 1, text=item.text)]
+            out = save_wav(session.new_result_path(), np.concatenate(pieces), 32000)  # written once per run
+            yield [None, str(out), seed_used, note + t("Done: {n} sentence(s).", n=len(pieces))]
+        except Cancelled:
+            out = save_wav(session.new_result_path(), np.concatenate(pieces), 32000) if pieces else None
+            yield [None, str(out) if out else None, seed_used,
+                   t("Stopped after {n} sentence(s).", n=len(pieces))]
         except USER_ERRORS as e:
             raise gr.Error(str(e)) from None
         except Exception as e:  # an unexpected failure: say what, without a stack trace in the page
             raise gr.Error(t("Synthesis failed: {error}", error=f"{type(e).__name__}: {e}")) from None
 
+    def on_stop(request: gr.Request) -> str:
+        stopped = sessions.get(request.session_hash or "anonymous").stop()
+        return t("Stopping...") if stopped else t("Nothing is running.")
+
     go.click(synthesise,
              inputs=[gpt, sovits, ref, ref_free, ref_text, ref_lang, aux, text, text_lang, cut, top_k, top_p,
                      temperature, rep, speed, pause, seed, random_seed, fast_cpu, lexicon],
              outputs=[stream_out, result, used_seed, status])
+    stop.click(on_stop, outputs=[status], concurrency_limit=None)
