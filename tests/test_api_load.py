@@ -4,10 +4,10 @@ after SIGKILL. All on loopback with the tiny models."""
 
 from __future__ import annotations
 
-import time
 import io
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 

@@ -87,7 +87,7 @@ def test_trainer_command_lines(tmp_path):
     s = TrainerSettings(epochs=8, batch_size=4, save_every=4, keep_latest=False, save_every_weights=False,
                         device="cpu", precision="fp32", pretrained=("G.pth", "D.pth"), text_low_lr_rate=0.4)
     assert s.args("sovits") == ["--epochs", "8", "--batch-size", "4", "--save-every", "4", "--device", "cpu",
-                                "--precision", "fp32", "--version", "v2", "--keep-all", "--final-weights-only",
+                                "--precision", "fp32", "--version", "v2", "--keep-latest", "0", "--final-weights-only",
                                 "--pretrained-g", "G.pth", "--pretrained-d", "D.pth", "--text-low-lr-rate", "0.4"]
     ctx = UiContext.create(str(tmp_path))
     values = dict.fromkeys(FORM_KEYS, "")

@@ -174,7 +174,7 @@ class TrainerSettings:
         a = ["--epochs", str(int(self.epochs)), "--batch-size", str(int(self.batch_size)),
              "--save-every", str(int(self.save_every)), "--device", self.device, "--precision", self.precision,
              "--version", self.version]
-        a.append("--keep-latest" if self.keep_latest else "--keep-all")
+        a += ["--keep-latest", "1" if self.keep_latest else "0"]  # 0: keep every resume checkpoint
         if not self.save_every_weights:
             a.append("--final-weights-only")
         names = ("--pretrained-g", "--pretrained-d") if trainer == "sovits" else ("--pretrained",)
@@ -185,6 +185,8 @@ class TrainerSettings:
             a += ["--continue-from", self.continue_from]
         if trainer == "sovits" and self.text_low_lr_rate is not None:
             a += ["--text-low-lr-rate", f"{float(self.text_low_lr_rate):g}"]
+        if self.version != "v2" and not (trainer == "sovits" and self.version == "v1"):
+            raise ValueError(f"{trainer} training of {self.version} models is not available yet in this version.")
         if trainer == "gpt" and self.dpo:
             a.append("--dpo")
         return a

@@ -67,6 +67,7 @@ class SoVITSTrainOptions:
     save_every: int = 4  # epochs between saves; the last epoch is always saved
     keep_latest: int = 1  # resume sets kept (0: keep all)
     save_weights: bool = True  # weights/SoVITS_weights_<ver>/<exp>_e<E>_s<S>.pth at every save
+    final_weights_only: bool = False  # weights only after the last epoch (resume checkpoints still at every save)
     precision: str = "auto"
     device: str = "auto"
     version: str = "v2"
@@ -345,7 +346,8 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
             if is_main:
                 ck = save_checkpoint(logs, net_g, net_d, optim_g, optim_d, scaler, pos, hps, meta, opts.keep_latest)
                 outcome.checkpoints.append(str(ck))
-                if final_epoch is not None and opts.save_weights:
+                if final_epoch is not None and opts.save_weights and (
+                        not opts.final_weights_only or final_epoch == opts.epochs):
                     name = f"{exp.name}_e{final_epoch}_s{pos.global_step}"
                     path = project.sovits_weights_dir(opts.version) / f"{name}.pth"
                     save_sovits_weights(unwrap(net_g), hps, path, f"{final_epoch}epoch_{pos.global_step}iteration")
@@ -432,6 +434,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-latest", type=int, default=1,
                         help="resume checkpoints to keep (default 1: only the latest; 0: keep all)")
     parser.add_argument("--no-weights", action="store_true", help="do not write weights files at each save")
+    parser.add_argument("--final-weights-only", action="store_true",
+                        help="write a weights file only after the last epoch (resume checkpoints at every save)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="auto: fp16 on CUDA (as upstream), fp32 on CPU")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (several GPUs: use torchrun)")
@@ -453,7 +457,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def options_from_args(args: argparse.Namespace) -> SoVITSTrainOptions:
     return SoVITSTrainOptions(
         root=args.root, exp=args.exp, epochs=args.epochs, batch_size=args.batch_size, save_every=args.save_every,
-        keep_latest=args.keep_latest, save_weights=not args.no_weights, precision=args.precision, device=args.device,
+        keep_latest=args.keep_latest, save_weights=not args.no_weights,
+        final_weights_only=args.final_weights_only, precision=args.precision, device=args.device,
         version=args.version, config=args.config, pretrained_g=args.pretrained_g, pretrained_d=args.pretrained_d,
         continue_from=args.continue_from, text_low_lr_rate=args.text_low_lr_rate, learning_rate=args.learning_rate,
         seed=args.seed, workers=args.workers, min_items=args.min_items, threads=args.threads,

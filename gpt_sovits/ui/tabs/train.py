@@ -25,7 +25,7 @@ from gpt_sovits.ui.context import UiContext
 from gpt_sovits.ui.job_panel import JobRequest, job_panel
 from gpt_sovits.ui.links import TabLinks
 
-VERSIONS = ("v2", "v1")
+VERSIONS = ("v2",)  # v1/v2Pro/v2ProPlus training: not available yet (the trainers say so)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 STOP_GRACE_S = 180.0  # Stop lets the trainer finish its step and save before anything is killed
 TICK_S = 3.0
