@@ -13,7 +13,8 @@ from gpt_sovits.jobs import JobConflict, JobRunner
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.train.chain import parse_stages
 from gpt_sovits.train.plan import TrainerSettings, experiment_weights, formatted_experiments, train_defaults
-from gpt_sovits.train.preview import guess_language, pending_previews, pick_reference, preview_path
+from gpt_sovits.infer.references import guess_language
+from gpt_sovits.train.preview import pending_previews, pick_reference, preview_path
 from gpt_sovits.ui.context import UiContext
 from gpt_sovits.ui.job_panel import loss_plot_svg
 

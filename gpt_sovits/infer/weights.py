@@ -31,3 +31,18 @@ def list_sovits_weights(paths: ProjectPaths) -> list[Path]:
     found += [paths.pretrained_models / rel for rel in PRETRAINED_SOVITS_G.values()
               if (paths.pretrained_models / rel).is_file()]
     return found
+
+
+def newest_finetuned(paths: ProjectPaths, kind: str, exp: str | None = None) -> Path | None:
+    """The most recently written finetuned weights of `kind` ("gpt" or "sovits"), of experiment `exp` if given.
+
+    Finetuned names are upstream's: `<exp>-e<E>.ckpt` (GPT) and `<exp>_e<E>_s<S>.pth` (SoVITS).
+    """
+    if kind not in ("gpt", "sovits"):
+        raise ValueError(f"unknown weights kind {kind!r}")
+    prefix, glob = ("GPT_weights", "*.ckpt") if kind == "gpt" else ("SoVITS_weights", "*.pth")
+    files = [f for d in _weight_dirs(paths, prefix) for f in d.glob(glob)]
+    if exp is not None:
+        pattern = re.compile(re.escape(exp) + (r"-e\d+\.ckpt$" if kind == "gpt" else r"_e\d+_s\d+(_l\d+)?\.pth$"))
+        files = [f for f in files if pattern.match(f.name)]
+    return max(files, key=lambda f: f.stat().st_mtime_ns) if files else None

@@ -9,15 +9,11 @@ through the newest SoVITS weights (or the pretrained G); the reference is one of
 from __future__ import annotations
 
 import argparse
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-import soundfile as sf
-
 from gpt_sovits.audio.io import save_wav
-from gpt_sovits.dataset.readers import read_name2text
+from gpt_sovits.infer.references import ReferenceCandidate, reference_candidates
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.train.plan import WeightsFile, experiment_weights
@@ -31,46 +27,10 @@ SENTENCES = {  # what each preview says, in the reference's language
 }
 
 
-@dataclass(frozen=True)
-class Reference:
-    path: Path
-    text: str
-    lang: str
-    seconds: float
-
-
-def guess_language(text: str) -> str:
-    """The inference language option for a training text, from its script (kana → ja, hangul → ko, han → zh)."""
-    if re.search(r"[\u3040-\u30ff]", text):
-        return "all_ja"
-    if re.search(r"[\uac00-\ud7af\u1100-\u11ff]", text):
-        return "all_ko"
-    if re.search(r"[\u4e00-\u9fff]", text):
-        return "all_zh"
-    return "en"
-
-
-def pick_reference(paths: ProjectPaths, exp: str) -> Reference | None:
-    """The training clip closest to 6 s among those 3-10 s long that have a text (None if there is none)."""
-    ex = paths.experiment(exp)
-    if not ex.name2text.is_file():
-        return None
-    best: Reference | None = None
-    for name, row in read_name2text(ex.name2text).items():
-        wav = ex.wav32k_dir / name
-        if not row.norm_text.strip() or not wav.is_file():
-            continue
-        try:
-            info = sf.info(str(wav))
-        except (RuntimeError, OSError):
-            continue
-        seconds = info.frames / float(info.samplerate or 1)
-        if not (REF_MIN_SECONDS <= seconds <= REF_MAX_SECONDS):
-            continue
-        ref = Reference(wav, row.norm_text, guess_language(row.norm_text), seconds)
-        if best is None or abs(seconds - 6.0) < abs(best.seconds - 6.0):
-            best = ref
-    return best
+def pick_reference(paths: ProjectPaths, exp: str) -> ReferenceCandidate | None:
+    """The experiment's best reference clip (3-10 s, with a text), or None when it has none."""
+    best = next(iter(reference_candidates(paths, exp)), None)
+    return best if best is not None and best.score > 0 else None
 
 
 def preview_path(paths: ProjectPaths, exp: str, weights: Path) -> Path:

@@ -103,10 +103,32 @@ class Position:
 
 
 # --------------------------------------------------------------------------------------------------- config
+def _stored_model_config(path: Path) -> dict[str, Any] | None:
+    """The `model` section of the config a SoVITS G file carries (None when absent or unreadable: the trainer
+    reports an unreadable file itself when it loads the weights)."""
+    if not path.is_file():
+        return None
+    try:
+        config = load_checkpoint(path).data.get("config")
+    except (CheckpointError, OSError):
+        return None
+    model = config.get("model") if isinstance(config, dict) else None
+    return dict(model) if isinstance(model, dict) else None
+
+
 def training_config(opts: SoVITSTrainOptions, exp: ExperimentPaths, project: ProjectPaths) -> dict[str, Any]:
-    """The s2 config with what upstream's webui writes into TEMP/tmp_s2.json before training."""
+    """The s2 config with what upstream's webui writes into TEMP/tmp_s2.json before training.
+
+    Without an explicit `--config`, the network's dimensions (the `model` section) come from the config stored in
+    the pretrained G file when it has one, so the network always matches the weights it starts from (upstream
+    always takes configs/s2.json and would fail on a file of another size); everything else is configs/s2.json.
+    """
     path = opts.config or DEFAULT_CONFIG
     hps = json.loads(Path(path).read_text(encoding="utf-8"))
+    if opts.config is None:
+        stored = _stored_model_config(Path(opts.pretrained_g or project.pretrained_sovits_g(opts.version)))
+        if stored:
+            hps["model"].update(stored)
     train = hps["train"]
     train.update(batch_size=opts.batch_size, epochs=opts.epochs, text_low_lr_rate=opts.text_low_lr_rate,
                  save_every_epoch=opts.save_every, if_save_latest=opts.keep_latest == 1,

@@ -21,10 +21,13 @@ from gpt_sovits.infer.pipeline import ModelMissingError, SentenceAudio
 from gpt_sovits.infer.request import RequestError, TTSRequest
 from gpt_sovits.infer.session import ModelChoice, Sessions, SharedModels
 from gpt_sovits.infer.speakable import language_warning
-from gpt_sovits.infer.weights import list_gpt_weights, list_sovits_weights
+from gpt_sovits.infer.references import reference_candidates
+from gpt_sovits.infer.weights import list_gpt_weights, list_sovits_weights, newest_finetuned
 from gpt_sovits.text.errors import TextFrontendError
 from gpt_sovits.text.lexicon_files import available_lexicons
+from gpt_sovits.train.plan import formatted_experiments
 from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.links import TabLinks
 
 LANGUAGES = [  # (English label, code): the inference language options of upstream
     ("Chinese", "all_zh"), ("English", "en"), ("Japanese", "all_ja"), ("Cantonese", "all_yue"), ("Korean", "all_ko"),
@@ -58,7 +61,24 @@ def lexicon_choices(paths) -> tuple[list[tuple[str, str]], str]:
     return choices, default
 
 
-def build(ctx: UiContext) -> None:
+def default_weights(paths, kind: str, choices: list[tuple[str, str]], exp: str | None = None) -> str | None:
+    """What a dropdown starts with: the newest finetuned weights (of `exp` if given), else the last listed file."""
+    newest = newest_finetuned(paths, kind, exp)
+    if newest is not None:
+        return str(newest)
+    return choices[-1][1] if choices and exp is None else None
+
+
+def reference_choices(paths, exp: str | None) -> list[tuple[str, str]]:
+    if not exp:
+        return []
+    try:
+        return [(c.label, str(c.path)) for c in reference_candidates(paths, exp)]
+    except ValueError:  # a bad experiment name
+        return []
+
+
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
     models = SharedModels(ctx.paths)
     sessions = Sessions(ctx.paths.root / "TEMP" / "webui_infer")  # emptied now: left-overs of earlier runs go
@@ -66,17 +86,24 @@ def build(ctx: UiContext) -> None:
     gpt_choices, sovits_choices = _weight_choices(ctx.paths)
 
     with gr.Row():
-        gpt = gr.Dropdown([(lab, val) for lab, val in gpt_choices], value=gpt_choices[-1][1] if gpt_choices else None,
-                          label=t("GPT weights"), scale=3)
+        gpt = gr.Dropdown([(lab, val) for lab, val in gpt_choices],
+                          value=default_weights(ctx.paths, "gpt", gpt_choices), label=t("GPT weights"), scale=3,
+                          elem_id="gsv-infer-gpt")
         sovits = gr.Dropdown([(lab, val) for lab, val in sovits_choices],
-                             value=sovits_choices[0][1] if sovits_choices else None, label=t("SoVITS weights"),
-                             scale=3)
+                             value=default_weights(ctx.paths, "sovits", sovits_choices), label=t("SoVITS weights"),
+                             scale=3, elem_id="gsv-infer-sovits")
         refresh = gr.Button(t("Refresh model lists"), scale=1)
     if not gpt_choices or not sovits_choices:
         gr.Markdown(t("No weights found: train a model (1B) or put the pretrained files in {folder} (see the status "
                       "panel).", folder=str(ctx.paths.pretrained_models)))
     with gr.Row():
         with gr.Column():
+            experiments = [(e.label, e.name) for e in formatted_experiments(ctx.paths)]
+            with gr.Row():
+                ref_exp = gr.Dropdown(experiments, value=None, label=t("Take the reference from an experiment"),
+                                      scale=2)
+                ref_pick = gr.Dropdown([], value=None, label=t("Clip (best references first)"), scale=3,
+                                       elem_id="gsv-infer-ref-pick")
             ref = gr.Audio(type="filepath", sources=["upload", "microphone"], label=t("Reference audio (3-10 s)"))
             ref_free = gr.Checkbox(False, label=t("No reference text (timbre only; weaker imitation)"))
             ref_text = gr.Textbox(lines=2, label=t("Text of the reference audio"))
@@ -114,6 +141,33 @@ def build(ctx: UiContext) -> None:
     if not can_stream:
         gr.Markdown(t("Live playback needs ffmpeg; without it the result appears below when all sentences are done."))
     result = gr.Audio(type="filepath", label=t("Result"), interactive=False)
+
+    def on_ref_exp(name):
+        choices = reference_choices(ctx.paths, name)
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    def on_ref_pick(name, clip):
+        for c in (reference_candidates(ctx.paths, name) if name and clip else []):
+            if str(c.path) == clip:
+                return str(c.path), c.text, c.lang, False
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+    ref_exp.change(on_ref_exp, inputs=ref_exp, outputs=ref_pick)
+    ref_pick.change(on_ref_pick, inputs=[ref_exp, ref_pick], outputs=[ref, ref_text, ref_lang, ref_free])
+
+    def after_training(finished: str):
+        """A training run ended: list the new weights, select that experiment's newest, offer its clips."""
+        if not finished:
+            return gr.skip(), gr.skip(), gr.skip()
+        exp_name = finished.split("|", 1)[0]
+        g, s_ = _weight_choices(ctx.paths)
+        exps = [(e.label, e.name) for e in formatted_experiments(ctx.paths)]
+        return (gr.update(choices=g, value=default_weights(ctx.paths, "gpt", g, exp_name) or gr.skip()),
+                gr.update(choices=s_, value=default_weights(ctx.paths, "sovits", s_, exp_name) or gr.skip()),
+                gr.update(choices=exps, value=exp_name if exp_name in [v for _, v in exps] else None))
+
+    if links is not None:
+        links.follow("train.finished", [gpt, sovits, ref_exp], after_training)
 
     def on_refresh():
         g, s = _weight_choices(ctx.paths)
