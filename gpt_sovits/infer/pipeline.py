@@ -7,12 +7,14 @@ averaged, a clipping guard and a pause after every sentence.
 
 What upstream lacks and we add: the reference's features are cached while the same clip (path + content) and text
 are used, weights are switched without a restart, a seed makes runs repeatable, and sentences are yielded as soon
-as they are ready (streaming).
+as they are ready (streaming). `RunHooks` (hooks.py) lets a recorded upstream run be replayed exactly (its decode
+noise and language segments injected) and its intermediates observed; tests/test_e2e_parity.py does that.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import threading
 from collections import OrderedDict
@@ -23,17 +25,32 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from gpt_sovits.audio.io import load_audio, load_audio_with_rate, resample
-from gpt_sovits.audio.spectrogram import spectrogram
+from gpt_sovits.audio.io import load_audio
+from gpt_sovits.infer.hooks import RunHooks
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
 from gpt_sovits.paths import ProjectPaths
 
 SAMPLE_RATE = 32000
 SSL_RATE = 16000
 SPLIT_MARKS = set("，。？！,.?!~:：—…")
-# Upstream appends 0.3 s "at 32 kHz" (9600 samples) of silence to the 16 kHz reference before HuBERT: kept for parity.
+# The API pipeline (upstream's TTS.py) appends a fixed 0.3 s "at 32 kHz" (9600 samples) of silence to the 16 kHz
+# reference before HuBERT; the classic WebUI appends int(32000 * pause) instead (see `prompt_silence_samples`).
 PROMPT_SILENCE_SAMPLES = int(SAMPLE_RATE * 0.3)
 HZ = 50  # GPT early-stop budget is hz * max_sec, as upstream
+
+log = logging.getLogger(__name__)
+
+
+def prompt_silence_samples(req: TTSRequest) -> int:
+    """Zeros appended to the 16 kHz reference before HuBERT, as the request's upstream pipeline does.
+
+    Upstream quirk kept for parity (it changes the prompt tokens): the classic WebUI reuses its pause buffer,
+    `int(32000 * pause_second)` samples, on the 16 kHz wave (0.6 s of silence for the default 0.3 s pause, 1 s for
+    0.5 s); the API pipeline always appends 9600 samples.
+    """
+    if req.split_variant == "inference_webui":
+        return int(SAMPLE_RATE * float(req.fragment_interval))
+    return PROMPT_SILENCE_SAMPLES
 
 
 class ModelMissingError(FileNotFoundError):
@@ -64,6 +81,15 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _request_lexicon(req: TTSRequest):
+    """The request's user lexicon, read now (a file edited between requests takes effect at once), or None."""
+    if req.lexicon in (None, ""):
+        return None
+    from gpt_sovits.text.lexicon_files import load_lexicon
+
+    return load_lexicon([req.lexicon])
 
 
 class _LRU(OrderedDict):
@@ -106,7 +132,9 @@ class TTSPipeline:
         self._hubert = None
         self._bert = None
         self._prompt_tokens = _LRU(8)  # (sovits path, ref digest) -> LongTensor [1, Tp]
-        self._ref_specs = _LRU(16)  # ref digest -> FloatTensor [1, 1025, T]
+        # (ref digest, spectrogram params, with SV) -> (spec [1, 1025, T], sv_emb [1, 20480] or None)
+        self._ref_specs = _LRU(16)
+        self._sv = None  # speaker-verification model, loaded on the first v2Pro/v2ProPlus reference
         self._prompt_text = _LRU(16)  # (text, lang, version) -> (phones, bert)
 
     # ---- models -------------------------------------------------------------------------------------------------
@@ -165,6 +193,19 @@ class TTSPipeline:
                 self._hubert.model.half()
         return self._hubert
 
+    def sv_encoder(self):
+        """The speaker-verification model v2Pro/v2ProPlus references need (loaded once, like upstream's SV)."""
+        if self._sv is None:
+            from gpt_sovits.models.sv import SpeakerEncoder
+
+            path = self.paths.pretrained_sv()
+            if not path.is_file():
+                raise ModelMissingError(
+                    f"Speaker-verification model missing: v2Pro/v2ProPlus need upstream's "
+                    f"pretrained_eres2netv2w24s4ep4.ckpt at {path}")
+            self._sv = SpeakerEncoder.load(path, device=str(self.device), half=self.half)
+        return self._sv
+
     def bert(self):
         if self._bert is None:
             from gpt_sovits.models.bert import BertFeatureExtractor
@@ -188,52 +229,98 @@ class TTSPipeline:
                                     "or the pretrained one).")
 
     # ---- reference ----------------------------------------------------------------------------------------------
-    def prompt_tokens(self, ref_path: Path, digest: str) -> torch.Tensor:
-        """HuBERT + extract_latent over the 16 kHz reference with upstream's silence appended → [1, Tp]."""
+    def prompt_tokens(self, ref_path: Path, digest: str, silence: int = PROMPT_SILENCE_SAMPLES,
+                      hooks: RunHooks | None = None) -> torch.Tensor:
+        """HuBERT + extract_latent over the 16 kHz reference with `silence` zeros appended → [1, Tp]."""
 
         def make() -> torch.Tensor:
             wav16k = load_audio(ref_path, SSL_RATE)
             seconds = len(wav16k) / SSL_RATE
             if not REF_MIN_SECONDS <= seconds <= REF_MAX_SECONDS:
                 raise RequestError(f"The reference audio is {seconds:.1f} s long; it must be 3-10 seconds.")
-            wav = torch.from_numpy(np.concatenate([wav16k, np.zeros(PROMPT_SILENCE_SAMPLES, np.float32)]))
+            wav = torch.from_numpy(np.concatenate([wav16k, np.zeros(silence, np.float32)]))
             wav = wav.to(self.device, self.dtype)[None]
             with torch.no_grad():
                 ssl = self.hubert().features(wav)  # [1, 768, frames]
                 codes = self.sovits.model.extract_latent(ssl.to(self.dtype))  # [1, n_q=1, frames/2]
+            if hooks is not None:
+                hooks.emit("hubert_in", wav)
+                hooks.emit("hubert_out", ssl)
             return codes[0, 0][None].long()  # [1, Tp]
 
-        return self._prompt_tokens.get_or((str(self.sovits_path), digest), make)
+        if hooks is not None and hooks.observe is not None:
+            return make()  # observed: computed afresh so the intermediates are reported
+        return self._prompt_tokens.get_or((str(self.sovits_path), digest, int(silence)), make)
+
+    def reference(self, ref_path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A reference's linear spectrogram ``[1, 1025, T]`` (upstream's get_spepc: sinc resampling, peak limit) and,
+        for v2Pro/v2ProPlus, its SV embedding ``[1, 20480]`` of the same wave at 16 kHz; cached per file content."""
+        from gpt_sovits.infer.reference import read_reference, reference_audio
+
+        data = self.sovits.hps["data"]
+        with_sv = self.sovits.needs_sv
+        params = tuple(int(data[k]) for k in ("sampling_rate", "filter_length", "hop_length", "win_length"))
+
+        def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+            samples, sr = read_reference(ref_path)
+            ref = reference_audio(samples, sr, data, with_sv)
+            emb = self.sv_encoder().embed(ref.wav16k) if with_sv else None
+            return ref.spec.to(self.device, self.dtype), None if emb is None else emb.to(self.device, self.dtype)
+
+        return self._ref_specs.get_or((_file_digest(ref_path), params, with_sv), make)
 
     def reference_spec(self, ref_path: Path) -> torch.Tensor:
         """Linear spectrogram of a reference at the model's rate, peak-limited as upstream → [1, 1025, T]."""
-        digest = _file_digest(ref_path)
+        return self.reference(ref_path)[0]
 
-        def make() -> torch.Tensor:
-            data = self.sovits.hps["data"]
-            audio, sr = load_audio_with_rate(ref_path)
-            audio = resample(audio, sr, data["sampling_rate"])
-            peak = float(np.abs(audio).max()) if audio.size else 0.0
-            if peak > 1.0:
-                audio = audio / min(2.0, peak)
-            y = torch.from_numpy(np.ascontiguousarray(audio))[None]
-            spec = spectrogram(y, data["filter_length"], data["hop_length"], data["win_length"])
-            return spec.to(self.device, self.dtype)
+    def timbre_references(self, req: TTSRequest) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(spectrogram, SV embedding or None) for the timbre: every readable `aux_ref_audio_paths` file, else the
+        main reference.
 
-        return self._ref_specs.get_or(digest, make)
+        Upstream behaviour kept: an extra reference that cannot be read is skipped (upstream prints the traceback and
+        goes on; we log a warning), and when none is usable the main reference is used. The main reference's
+        spectrogram is then not part of the average.
+        """
+        refs: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        for path in req.aux_ref_audio_paths or []:
+            try:
+                refs.append(self.reference(Path(path)))
+            except (OSError, ValueError) as err:  # AudioError is a ValueError
+                log.warning("extra reference %s skipped: %s", path, err)
+        if not refs:
+            if req.ref_audio_path in (None, ""):
+                raise RequestError("ref_audio_path is required: none of the extra references could be read.")
+            main = Path(req.ref_audio_path)
+            if not main.is_file():
+                raise RequestError(f"Reference audio not found: {main}")
+            refs = [self.reference(main)]
+        return refs
 
-    def prompt_phones(self, text: str, lang: str) -> tuple[list[int], torch.Tensor]:
+    def timbre_specs(self, req: TTSRequest) -> list[torch.Tensor]:
+        return [spec for spec, _ in self.timbre_references(req)]
+
+    def prompt_phones(self, text: str, lang: str, hooks: RunHooks | None = None,
+                      lexicon=None) -> tuple[list[int], torch.Tensor]:
+        from gpt_sovits.text.lexicon_files import fingerprint
+
         def make():
-            result = self._phones_and_bert(text, lang)
+            result = self._phones_and_bert(text, lang, hooks, lexicon)
             return result.phones, result.bert
 
-        return self._prompt_text.get_or((text, lang, self.version), make)
+        if hooks is not None and (hooks.observe is not None or hooks.segmenter is not None):
+            return make()
+        return self._prompt_text.get_or((text, lang, self.version, fingerprint(lexicon)), make)
 
-    def _phones_and_bert(self, text: str, lang: str):
+    def _phones_and_bert(self, text: str, lang: str, hooks: RunHooks | None = None, lexicon=None):
         from gpt_sovits.text.phones import get_phones_and_bert
 
         needs_bert = lang in ("all_zh", "zh", "auto")
-        return get_phones_and_bert(text, lang, version=self.version, bert=self.bert() if needs_bert else None)
+        result = get_phones_and_bert(text, lang, version=self.version, bert=self.bert() if needs_bert else None,
+                                     lexicon=lexicon, segmenter=hooks.segmenter if hooks is not None else None)
+        if hooks is not None:
+            hooks.emit("gpb", {"text": text, "language": lang, "phones": list(result.phones),
+                               "norm_text": result.norm_text, "bert": result.bert})
+        return result
 
     # ---- synthesis ----------------------------------------------------------------------------------------------
     def sentences(self, req: TTSRequest) -> list[str]:
@@ -246,54 +333,105 @@ class TTSPipeline:
             raise RequestError("The text has nothing to say after splitting (only punctuation or spaces?).")
         return pieces
 
-    def stream(self, req: TTSRequest, on_seed: Callable[[int], None] | None = None) -> Iterator[SentenceAudio]:
-        """Yield each sentence's audio (int16, pause included) as soon as it is ready."""
+    @staticmethod
+    def prompt_text_for(req: TTSRequest) -> str | None:
+        """The reference text as upstream feeds it to the frontend, or None for reference-free synthesis.
+
+        Upstream: reference-free when the box is ticked or the text is empty; otherwise newlines are stripped at
+        both ends only (inner ones stay) and `。` (`.` for en) is appended when the last character is not a split
+        mark. Upstream quirk kept: a text of spaces is not empty, so it is used as a prompt (" 。"). Deliberate
+        difference: a text of newlines only (upstream: IndexError) is read as reference-free.
+        """
+        if req.ref_free or not req.prompt_text:
+            return None
+        text = req.prompt_text.strip("\n")
+        if not text:
+            return None
+        if text[-1] not in SPLIT_MARKS:
+            text += "." if req.prompt_lang == "en" else "。"
+        return text
+
+    def stream(self, req: TTSRequest, on_seed: Callable[[int], None] | None = None,
+               hooks: RunHooks | None = None) -> Iterator[SentenceAudio]:
+        """Yield each sentence's audio (int16, pause included) as soon as it is ready.
+
+        `hooks`: replay/observation injections (decode noise, segmenter, early-stop budget, observer); None: none.
+        """
         with self.lock:
             self._require_models()
             req.validate(self.version)
+            lexicon = _request_lexicon(req)
             seed = int(req.seed) if int(req.seed) >= 0 else random.randrange(2**31)
             if on_seed is not None:
                 on_seed(seed)
-            ref_free = req.ref_free or not req.prompt_text.strip()
-            refs = [Path(p) for p in (req.aux_ref_audio_paths or [])] or [Path(req.ref_audio_path)]
-            for p in refs + ([Path(req.ref_audio_path)] if req.ref_audio_path else []):
-                if not p.is_file():
-                    raise RequestError(f"Reference audio not found: {p}")
+            prompt_text = self.prompt_text_for(req)
+            ref_free = prompt_text is None
 
             prompt = None
             phones1: list[int] = []
             bert1 = None
             if not ref_free:
                 main_ref = Path(req.ref_audio_path)
-                prompt = self.prompt_tokens(main_ref, _file_digest(main_ref))
-                prompt_text = req.prompt_text.strip("\n").replace("\n", "")
-                if prompt_text and prompt_text[-1] not in SPLIT_MARKS:
-                    prompt_text += "." if req.prompt_lang == "en" else "。"
-                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang)
-            refer_specs = [self.reference_spec(p) for p in refs]
+                if not main_ref.is_file():
+                    raise RequestError(f"Reference audio not found: {main_ref}")
+                prompt = self.prompt_tokens(main_ref, _file_digest(main_ref), prompt_silence_samples(req), hooks)
+                if hooks is not None:
+                    hooks.emit("prompt_semantic", prompt[0])
+            pieces = self.sentences(req)
+            if not ref_free:
+                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang, hooks, lexicon)
+            references = self.timbre_references(req)
+            refer_specs = [spec for spec, _ in references]
+            sv_embs = [emb for _, emb in references] if self.sovits.needs_sv else None
+            if hooks is not None:
+                for i, spec in enumerate(refer_specs):
+                    hooks.emit(f"refer{i}", spec)
 
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
-            for index, piece in enumerate(self.sentences(req)):
-                result = self._phones_and_bert(piece, req.text_lang)
+            for index, piece in enumerate(pieces):
+                result = self._phones_and_bert(piece, req.text_lang, hooks, lexicon)
                 phones2, bert2 = result.phones, result.bert
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
-                tokens = self.generate_semantic(phones, bert, prompt, req, generator)
+                gpt = self._infer_gpt(phones, bert, prompt, req, generator,
+                                      hooks.early_stop_num if hooks is not None else None)
+                tokens = gpt.pred_semantic[None]  # [1, 1, T]
                 target = torch.tensor([list(phones2)], dtype=torch.long)
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
-                                             seed + index)
+                                             seed + index, noise=hooks.noise_for(index) if hooks is not None else None,
+                                             sv_embs=sv_embs)
+                if hooks is not None:
+                    for name, value in (("text", piece), ("idx", gpt.idx), ("all_phoneme_ids", phones), ("bert", bert),
+                                        ("gpt_y", gpt.y), ("pred_semantic", tokens), ("phones2", target),
+                                        ("decoded", torch.from_numpy(audio)[None, None])):
+                        hooks.emit(f"s{index}.{name}", value)
                 peak = float(np.abs(audio).max()) if audio.size else 0.0
                 if peak > 1.0:  # clipping guard, as upstream
                     audio = audio / peak
                 out = np.concatenate([audio, pause])
+                # Upstream's conversion: scale by 32767 and truncate toward zero (no rounding; the guard above
+                # keeps |x| <= 1, so no wrap-around).
                 yield SentenceAudio(index, piece, (out * 32767.0).astype(np.int16), int(tokens.shape[-1]))
 
-    def synthesize(self, req: TTSRequest) -> TTSResult:
+    def synthesize(self, req: TTSRequest, hooks: RunHooks | None = None) -> TTSResult:
         seed_box: list[int] = []
-        sentences = list(self.stream(req, on_seed=seed_box.append))
+        sentences = list(self.stream(req, on_seed=seed_box.append, hooks=hooks))
         audio = np.concatenate([s.audio for s in sentences]) if sentences else np.zeros(0, np.int16)
         return TTSResult(SAMPLE_RATE, audio, seed_box[0], sentences)
+
+    def _infer_gpt(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None, req: TTSRequest,
+                   generator: torch.Generator, early_stop_num: int | None = None):
+        """GPT decoding of one sentence → `T2SInferResult` (its `pred_semantic` is what upstream decodes)."""
+        if early_stop_num is None:
+            early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
+        with torch.no_grad():
+            return self.gpt.model.infer(
+                phones.to(self.device), bert.to(self.device, self.dtype),
+                None if prompt is None else prompt.to(self.device),
+                top_k=int(req.top_k), top_p=float(req.top_p), temperature=float(req.temperature),
+                repetition_penalty=float(req.repetition_penalty), early_stop_num=early_stop_num, generator=generator,
+            )
 
     def generate_semantic(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None,
                           req: TTSRequest, generator: torch.Generator,
@@ -303,25 +441,22 @@ class TTSPipeline:
         Keeps upstream's `y[:, -idx:]` convention (when a length cap rather than EOS ends generation, the first
         generated token is dropped), so the tokens match upstream's WebUI for the same weights and inputs.
         """
-        if early_stop_num is None:
-            early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
-        with torch.no_grad():
-            result = self.gpt.model.infer(
-                phones.to(self.device), bert.to(self.device, self.dtype),
-                None if prompt is None else prompt.to(self.device),
-                top_k=int(req.top_k), top_p=float(req.top_p), temperature=float(req.temperature),
-                repetition_penalty=float(req.repetition_penalty), early_stop_num=early_stop_num, generator=generator,
-            )
-        return result.pred_semantic[None]  # [1, 1, T]
+        return self._infer_gpt(phones, bert, prompt, req, generator, early_stop_num).pred_semantic[None]
 
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
-                        noise_scale: float, speed: float, seed: int) -> np.ndarray:
-        """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms → float32 audio."""
+                        noise_scale: float, speed: float, seed: int, noise: torch.Tensor | None = None,
+                        sv_embs: list[torch.Tensor] | None = None) -> np.ndarray:
+        """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms (+ their SV embeddings
+        for v2Pro/v2ProPlus) → float32 audio.
+
+        The prior noise is drawn from a generator seeded with `seed`, or is `noise` when given (a recorded draw).
+        """
         from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
 
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         bf16 = self.fast_cpu and cpu_supports_bf16()
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,
-                                             noise_scale=float(noise_scale), speed=float(speed), generator=generator)
+                                             noise_scale=float(noise_scale), speed=float(speed), generator=generator,
+                                             noise=noise, sv_emb=sv_embs)
         return audio[0, 0].float().cpu().numpy()

@@ -31,11 +31,17 @@ from typing import Any, Self
 
 from gpt_sovits.jobs import procs
 from gpt_sovits.jobs.layout import EVENTS_FILE, EXIT_CODE_FILE, LOG_FILE, STATE_FILE
+from gpt_sovits.filemode import mode_for
 from gpt_sovits.paths import PROJECT_DIR
 from gpt_sovits.progress import EVENTS_ENV
 
 RUNNING, SUCCEEDED, FAILED, STOPPED = "running", "succeeded", "failed", "stopped"
 _KIND = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+# Jobs of these kinds read or write the same experiment folder: only one of them runs per experiment at a time
+# (formatting while training would change the data under the trainer's feet).
+EXCLUSIVE_PER_EXPERIMENT = ("format", "train-sovits", "train-gpt", "train-chain", "train-estimate")
 
 
 class JobError(RuntimeError):
@@ -106,7 +112,9 @@ class JobProgress:
     message: str | None = None
     eta_s: float | None = None
     events: int = 0
-    losses: list[dict[str, Any]] = field(default_factory=list)  # {"t", "step", "epoch", **loss}, for a loss plot
+    losses: list[dict[str, Any]] = field(default_factory=list)  # {"t", "step", "epoch", "stage", **loss}, for a plot
+    items_per_s: float | None = None  # training speed, when the stage reports it
+    chain: tuple[int, int] | None = None  # (stage number, stage count) of a chained job
 
     @property
     def fraction(self) -> float | None:
@@ -165,9 +173,13 @@ class _EventsFold:
             p.epoch = e["epoch"]
         if isinstance(e.get("loss"), dict):
             p.loss = e["loss"]
-            p.losses.append({"t": t, "step": p.step, "epoch": p.epoch, **e["loss"]})
+            p.losses.append({"t": t, "step": p.step, "epoch": p.epoch, "stage": p.stage, **e["loss"]})
             if len(p.losses) > self.MAX_LOSS_POINTS:
                 del p.losses[: len(p.losses) - self.MAX_LOSS_POINTS]
+        if isinstance(e.get("items_per_s"), (int, float)):
+            p.items_per_s = float(e["items_per_s"])
+        if isinstance(e.get("chain_stage"), int) and isinstance(e.get("chain_stages"), int):
+            p.chain = (e["chain_stage"], e["chain_stages"])
         if e.get("message"):
             p.message = str(e["message"])
         self._last_t = t
@@ -204,20 +216,26 @@ def read_log_tail(path: Path, lines: int = 40, max_bytes: int = 256 * 1024) -> s
 
 
 def _missing_outputs(outputs: Sequence[str]) -> list[str]:
-    """Declared outputs that do not exist. A pattern with * or ? needs at least one match."""
+    """Declared outputs that do not exist. A file name with * or ? is a pattern that needs at least one match;
+    everything else (`[`, and the folders above the name) is literal, so experiments named `a[1]` work."""
     missing = []
     for out in outputs:
-        if any(c in out for c in "*?["):
-            if not glob.glob(out):
-                missing.append(out)
-        elif not Path(out).exists():
-            missing.append(out)
+        path = Path(out)
+        if path.exists():
+            continue
+        if any(c in path.name for c in "*?"):
+            literal = glob.escape(str(path.parent))
+            pattern = path.name.replace("[", "[[]")
+            if glob.glob(os.path.join(literal, pattern)):
+                continue
+        missing.append(out)
     return missing
 
 
 def _atomic_write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, mode_for(path))  # not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=1)
         os.replace(tmp, path)
@@ -265,12 +283,15 @@ class JobRunner:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         with self._lock, _FolderLock(self.jobs_dir / ".start.lock"):
             running = self.active(kind, exp)
+            if running is None and exp and kind in EXCLUSIVE_PER_EXPERIMENT:
+                running = next((j for k in EXCLUSIVE_PER_EXPERIMENT if k != kind
+                                for j in [self.active(k, exp)] if j is not None), None)
             if running is not None:
                 what = f"for experiment {exp!r}" if exp else "right now"
                 raise JobConflict(
-                    f"A {kind} job is already running {what} (job {running.id}, pid {running.pid}, started "
+                    f"A {running.kind} job is already running {what} (job {running.id}, pid {running.pid}, started "
                     f"{time.strftime('%H:%M:%S', time.localtime(running.start_time))}). Stop it or wait for it to "
-                    "finish before starting another."
+                    f"finish before starting {'another' if running.kind == kind else 'a ' + kind + ' job'}."
                 )
             job_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(3)}"
             job_dir = self.jobs_dir / job_id

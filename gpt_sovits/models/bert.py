@@ -39,8 +39,10 @@ class BertFeatureExtractor:
         from transformers import AutoModelForMaskedLM, AutoTokenizer  # heavy import, only when loading
 
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        # In the dtype transformers loads it in (the folder's config `dtype`, fp32 when unset), as upstream does:
+        # a folder stored as fp16 gives fp16 features there even without is_half, so forcing fp32 would differ.
         model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
-        return cls(tokenizer, model.float(), device)
+        return cls(tokenizer, model, device)
 
     @torch.no_grad()
     def char_features(self, norm_text: str) -> torch.Tensor:

@@ -11,7 +11,7 @@ make the GPT stop early).
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 
@@ -21,6 +21,10 @@ from gpt_sovits.text.langseg import check_language_option, segment_text
 DEFAULT_BERT_HIDDEN = 1024
 MIN_PHONES = 6
 _SPACES_RE = re.compile(r" {2,}")
+
+
+# (text, language option) -> [(segment text, language code)]: the language segmentation step, injectable.
+Segmenter = Callable[[str, str], list[tuple[str, str]]]
 
 
 class PhonesAndBert(NamedTuple):
@@ -41,7 +45,7 @@ def _bert_hidden_size(bert: Any) -> int:
 
 
 def _segment_features(
-    text: str, language_option: str, version: str, bert: Any, lexicon: Any
+    text: str, language_option: str, version: str, bert: Any, lexicon: Any, segmenter: Segmenter = segment_text
 ) -> tuple[list[int], list[torch.Tensor | int], str]:
     """Phone ids, per-segment features (a tensor for zh with BERT, else the phone count) and normalised text."""
     from gpt_sovits.text.cleaner import clean_text, cleaned_text_to_sequence
@@ -49,7 +53,7 @@ def _segment_features(
     phones: list[int] = []
     parts: list[torch.Tensor | int] = []
     norm_parts: list[str] = []
-    for piece, lang in segment_text(text, language_option):
+    for piece, lang in segmenter(text, language_option):
         cleaned = clean_text(piece, lang, version, lexicon)
         ids = list(cleaned_text_to_sequence(cleaned.phones, version))
         if lang == "zh" and bert is not None and ids:
@@ -76,21 +80,24 @@ def _assemble(parts: list[torch.Tensor | int], hidden: int) -> torch.Tensor:
 
 
 def get_phones_and_bert(
-    text: str, language_option: str, version: str = "v2", bert: Any = None, lexicon: Any = None
+    text: str, language_option: str, version: str = "v2", bert: Any = None, lexicon: Any = None,
+    segmenter: Segmenter | None = None,
 ) -> PhonesAndBert:
     """Phone ids, BERT features ``[hidden, n_phones]`` (fp32) and normalised text for one piece of synthesis text.
 
     ``language_option`` is one of the inference options (``all_zh en all_ja all_yue all_ko zh ja yue ko auto
     auto_yue``; v1 models: the six without Cantonese and Korean). Raises ``TextFrontendError`` for an unsupported
-    option or text that yields no phones.
+    option or text that yields no phones. ``segmenter`` replaces ``langseg.segment_text`` (e.g. to replay the
+    segments upstream's language splitter produced, which cannot run offline).
     """
     check_language_option(language_option, version)
     if not text.strip():
         raise TextFrontendError("The text is empty; enter something to synthesise.")
     text = _SPACES_RE.sub(" ", text)
-    phones, parts, norm_text = _segment_features(text, language_option, version, bert, lexicon)
+    segmenter = segmenter or segment_text
+    phones, parts, norm_text = _segment_features(text, language_option, version, bert, lexicon, segmenter)
     if len(phones) < MIN_PHONES:
-        phones, parts, norm_text = _segment_features("." + text, language_option, version, bert, lexicon)
+        phones, parts, norm_text = _segment_features("." + text, language_option, version, bert, lexicon, segmenter)
     if not phones:
         raise TextFrontendError(f"The text {text[:50]!r} yields no phones in language {language_option!r}.")
     hidden = next((p.shape[0] for p in parts if isinstance(p, torch.Tensor)), _bert_hidden_size(bert))

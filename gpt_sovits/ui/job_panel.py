@@ -105,6 +105,8 @@ def progress_bar_html(progress: JobProgress | None, running: bool, t: Callable[.
     frac = progress.fraction
     pct = 0.0 if frac is None else 100.0 * frac
     parts = []
+    if progress.chain:
+        parts.append(f"{html.escape(t('stage'))} {progress.chain[0]}/{progress.chain[1]}")
     if progress.stage:
         parts.append(html.escape(str(progress.stage)))
     if progress.total:
@@ -113,6 +115,8 @@ def progress_bar_html(progress: JobProgress | None, running: bool, t: Callable[.
         parts.append(f"{progress.step}")
     if progress.epoch is not None:
         parts.append(f"{html.escape(t('epoch'))} {html.escape(str(progress.epoch))}")
+    if running and progress.items_per_s:
+        parts.append(f"{progress.items_per_s:.3g} {html.escape(t('items/s'))}")
     if running and progress.eta_s is not None:
         parts.append(f"{html.escape(t('ETA'))} {format_duration(progress.eta_s)}")
     if progress.loss:
@@ -212,9 +216,12 @@ _PLOT_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 def loss_plot_svg(losses: list[dict[str, Any]], width: int = 640, height: int = 200, max_points: int = 400) -> str:
     """An inline SVG line chart of every loss series against the step (plain HTML: no plotting library)."""
     series: dict[str, list[tuple[float, float]]] = {}
+    stage = losses[-1].get("stage") if losses else None  # a chained job plots the stage that runs now
     for point in losses:
+        if point.get("stage") != stage:
+            continue
         for name, value in point.items():
-            if name not in ("t", "step", "epoch") and isinstance(value, (int, float)) and math.isfinite(value):
+            if name not in ("t", "step", "epoch", "stage") and isinstance(value, (int, float)) and math.isfinite(value):
                 series.setdefault(name, []).append((float(point["step"]), float(value)))
     if not series:
         return ""
@@ -261,12 +268,14 @@ def job_panel(
     stop_label: str = "Stop",
     log_lines: int = 30,
     loss_plot: bool = False,
+    stop_grace_s: float = 5.0,
 ) -> JobPanel:
     """Render the panel in the current Blocks context and wire its events; see the module docstring.
 
     `inputs` are the form components whose values `make_job` receives (in order). `exp_input` is the component
     holding the experiment name, used to find the job again after a reload (None: jobs of this kind use exp "").
-    `loss_plot=True` adds a line chart (inline SVG) of the `loss` values the stage reports.
+    `loss_plot=True` adds a line chart (inline SVG) of the `loss` values the stage reports. `stop_grace_s` is how
+    long Stop waits after SIGTERM before it kills (a trainer finishes its step and saves a checkpoint meanwhile).
     """
     t = ctx.t
     with gr.Group():
@@ -318,7 +327,7 @@ def job_panel(
         error = ""
         if current_id:
             try:
-                ctx.jobs.stop(current_id)
+                ctx.jobs.stop(current_id, grace_s=stop_grace_s)
             except JobError as e:
                 error = str(e)
         exp = _exp_value(exp_value[0]) if exp_value else ""

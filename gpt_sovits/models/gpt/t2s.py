@@ -52,6 +52,7 @@ class T2SForwardOutput:
     acc: float  # top-3 accuracy over non-EOS targets (logging only)
     logits: torch.Tensor  # [B, Ty+1, V]
     targets: torch.Tensor  # [B, Ty+1]
+    dpo: DPOTerms | None = None  # set by forward_dpo
 
 
 @dataclass
@@ -104,29 +105,61 @@ def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def make_rejected_semantic(
-    y: torch.Tensor, y_lens: torch.Tensor, pad_val: int, generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """DPO negatives: per item either duplicate or delete a random span of its real tokens; right-pad with pad_val.
+@dataclass(frozen=True)
+class RejectDraws:
+    """The random numbers of one DPO rejected batch (upstream's draw order: per row the choice, then the span).
 
-    Upstream draws the same two span edits; we draw on the item's real tokens with an explicit generator.
+    choice [B]: 0 = repeat a span, 1 = delete it; span [B, 2]: the two span ends as drawn (unsorted), in
+    [0, padded width of the semantic batch).
+    """
+
+    choice: torch.Tensor
+    span: torch.Tensor
+
+    @classmethod
+    def draw(cls, batch: int, width: int, generator: torch.Generator | None = None) -> RejectDraws:
+        choice, span = [], []
+        for _ in range(batch):
+            choice.append(torch.randint(0, 2, (1,), generator=generator))
+            span.append(torch.randint(0, max(width, 1), (2,), generator=generator))
+        return cls(torch.cat(choice), torch.stack(span))
+
+
+def make_rejected_semantic(y: torch.Tensor, draws: RejectDraws) -> tuple[torch.Tensor, torch.Tensor]:
+    """DPO negatives as upstream builds them (quirk G5): per row, repeat or delete the span [s, e) of the PADDED row.
+
+    Because the span is drawn over the padded width, a short row's negative can contain pad tokens (1024), and they
+    count in its length. Rows are then right-padded with 0 (the pad value does not matter: pads are masked).
     """
     rows: list[torch.Tensor] = []
     for b in range(y.size(0)):
-        real = y[b, : int(y_lens[b])]
-        n = real.numel()
-        start, end = sorted(torch.randint(0, max(n, 1), (2,), generator=generator).tolist())
-        repeat = bool(torch.randint(0, 2, (1,), generator=generator).item())
-        if repeat:
-            row = torch.cat([real[:end], real[start:end], real[end:]])
+        s, e = sorted(int(v) for v in draws.span[b])
+        row = y[b]
+        if int(draws.choice[b]) == 0:
+            rows.append(torch.cat([row[:s], row[s:e], row[s:e], row[e:]]))
         else:
-            row = torch.cat([real[:start], real[end:]])
-        rows.append(row)
+            rows.append(torch.cat([row[:s], row[e:]]))
     lens = torch.tensor([r.numel() for r in rows], dtype=torch.long, device=y.device)
-    out = torch.full((len(rows), max(int(lens.max()), 1)), pad_val, dtype=y.dtype, device=y.device)
+    out = torch.zeros(len(rows), max(int(lens.max()), 1), dtype=y.dtype, device=y.device)
     for b, row in enumerate(rows):
         out[b, : row.numel()] = row
     return out, lens
+
+
+@dataclass
+class DPOTerms:
+    """What the DPO objective adds, kept for logging and for the parity test."""
+
+    loss: torch.Tensor  # [] mean(-logsigmoid(beta * (logp_chosen - logp_rejected)))
+    logp_chosen: torch.Tensor  # [B] sum over all target positions (EOS and pad targets included)
+    logp_rejected: torch.Tensor  # [B]
+    rejected: torch.Tensor  # [B, Tr] rejected sequences, zero-padded
+    rejected_len: torch.Tensor  # [B]
+
+
+def sequence_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-row sum of log p(target) over every position [B]."""
+    return logits.float().log_softmax(-1).gather(2, targets[..., None]).squeeze(2).sum(-1)
 
 
 class Text2SemanticDecoder(nn.Module):
@@ -226,12 +259,15 @@ class Text2SemanticDecoder(nn.Module):
         semantic_ids_len: torch.Tensor,
         bert_feature: torch.Tensor,
         generator: torch.Generator | None = None,
-        pad_val: int | None = None,
+        draws: RejectDraws | None = None,
     ) -> T2SForwardOutput:
-        """Upstream's experimental DPO objective: CE_sum(chosen) + mean(−logσ(β·(Σlogp_chosen − Σlogp_rejected)))."""
-        rejected, rejected_len = make_rejected_semantic(
-            semantic_ids, semantic_ids_len, self.EOS if pad_val is None else pad_val, generator
-        )
+        """Upstream's DPO objective: CE_sum(chosen) + mean(−logσ(β·(Σlogp_chosen − Σlogp_rejected))).
+
+        The rejected sequences come from `draws` (inject recorded ones) or are drawn from `generator`.
+        """
+        if draws is None:
+            draws = RejectDraws.draw(semantic_ids.size(0), semantic_ids.size(1), generator)
+        rejected, rejected_len = make_rejected_semantic(semantic_ids, draws)
         logits, targets = self._teacher_forced_logits(
             phoneme_ids, phoneme_ids_len, semantic_ids, semantic_ids_len, bert_feature
         )
@@ -239,10 +275,11 @@ class Text2SemanticDecoder(nn.Module):
             phoneme_ids, phoneme_ids_len, rejected, rejected_len, bert_feature
         )
         ce = F.cross_entropy(logits.transpose(1, 2).float(), targets, reduction="sum")
-        chosen_logp = logits.float().log_softmax(-1).gather(2, targets[..., None]).squeeze(2).sum(-1)  # [B]
-        rejected_logp = r_logits.float().log_softmax(-1).gather(2, r_targets[..., None]).squeeze(2).sum(-1)
+        chosen_logp = sequence_logp(logits, targets)
+        rejected_logp = sequence_logp(r_logits, r_targets)
         dpo = -F.logsigmoid(DPO_BETA * (chosen_logp - rejected_logp)).mean()
-        return T2SForwardOutput(ce + dpo, self.top3_accuracy(logits.detach(), targets), logits, targets)
+        terms = DPOTerms(dpo, chosen_logp.detach(), rejected_logp.detach(), rejected, rejected_len)
+        return T2SForwardOutput(ce + dpo, self.top3_accuracy(logits.detach(), targets), logits, targets, terms)
 
     # ------------------------------------------------------------------ inference
     @torch.no_grad()
