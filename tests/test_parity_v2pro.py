@@ -258,7 +258,7 @@ def _param_groups(net_g, lrs: list[float]) -> list[dict]:
     """Upstream's SoVITS groups: everything at lr, then text embedding, text encoder and MRTE at the low lr."""
     low = [net_g.enc_p.text_embedding, net_g.enc_p.encoder_text, net_g.enc_p.mrte]
     low_ids = {id(p) for m in low for p in m.parameters()}
-    base = [p for p in net_g.parameters() if id(p) not in low_ids]  # frozen ssl_proj too, as upstream numbers them
+    base = [p for p in net_g.parameters() if id(p) not in low_ids]  # frozen ssl_proj included, as upstream
     groups = [{"params": base, "lr": lrs[0]}]
     return groups + [{"params": list(m.parameters()), "lr": lr} for m, lr in zip(low, lrs[1:])]
 

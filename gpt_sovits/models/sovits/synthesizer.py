@@ -166,9 +166,9 @@ class SynthesizerTrn(nn.Module):
         text: torch.Tensor,  # [B, N]
         text_lengths: torch.Tensor,  # [B]
         generator: torch.Generator | None = None,
+        sv_emb: torch.Tensor | None = None,  # [B, 20480] v2Pro/v2ProPlus: the clips' stored SV embeddings
         noise: torch.Tensor | None = None,  # [B, inter, T] posterior noise to use instead of a fresh draw
         slice_rand: torch.Tensor | None = None,  # [B] uniforms for the segment offsets instead of a fresh draw
-        sv_emb: torch.Tensor | None = None,  # [B, 20480] v2Pro/v2ProPlus: the clips' stored SV embeddings
     ) -> SynthesizerTrainOutput:
         """Training pass (upstream's ``SynthesizerTrn.forward``) → :class:`SynthesizerTrainOutput`.
 
