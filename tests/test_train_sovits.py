@@ -389,3 +389,20 @@ def test_several_gpus_are_launched_through_torchrun():
     assert command[-2:] == ["--device", "cuda"] and "--no-weights" in command and "--exp" in command
     assert env == {"CUDA_VISIBLE_DEVICES": "0,2"}
     assert trainer.torchrun_command(parser.parse_args(["--exp", "me", "--device", "cuda:1"])) is None
+
+
+def test_out_of_memory_names_batch_size_and_longest_clip(formatted, tiny_pretrained, tmp_path, monkeypatch, capsys):
+    from gpt_sovits.train.control import EXIT_OOM
+
+    def out_of_memory(*_args, **_kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer, "train_step", out_of_memory)  # what a too-large batch does on a GPU
+    root = own_copy(formatted, tiny_pretrained, tmp_path, clips=2)
+    opts = trainer.SoVITSTrainOptions(root=root, exp=EXP, config=_config(formatted), epochs=1, batch_size=2,
+                                      min_items=0)
+    code = trainer.run_training(lambda: trainer.train_sovits(opts))
+    err = capsys.readouterr().err
+    assert code == EXIT_OOM, err
+    longest = max(PICK[:2], key=lambda c: (ProjectPaths(root).experiment(EXP).wav32k_dir / c.name).stat().st_size)
+    assert "batch size 2" in err and longest.name in err and "Lower the batch size" in err
