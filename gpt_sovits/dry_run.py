@@ -186,7 +186,9 @@ class DryRun:
 
     def train(self, trainer: str) -> str:
         stage = f"train-{trainer}"
-        args = ["--exp", EXP, "--epochs", 1, "--batch-size", 2, "--save-every", 1, "--device", "cpu"]
+        # no repetition of the small set: a few steps prove the trainer; an upstream-sized epoch would take minutes
+        args = ["--exp", EXP, "--epochs", 1, "--batch-size", 2, "--save-every", 1, "--device", "cpu",
+                "--min-items", 0]
         _run(stage, self.cli(stage, *args), self.log, self.timeout)
         from gpt_sovits.train.plan import experiment_weights
 

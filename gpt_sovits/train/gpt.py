@@ -25,8 +25,8 @@ import torch.distributed as dist
 import yaml
 
 from gpt_sovits.dataset.gpt_data import (
-    BadItemError, BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic, repeat_small,
-    select_items,
+    MIN_ITEMS, BadItemError, BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic,
+    repeat_small, select_items,
 )
 from gpt_sovits.dataset.readers import read_name2text, require_formatted
 from gpt_sovits.models.checkpoints import save_gpt_weights
@@ -68,6 +68,7 @@ class GPTTrainOptions:
     seed: int = 1234
     save_weights: bool = True
     final_weights_only: bool = False  # weights only after the last epoch
+    min_items: int = MIN_ITEMS  # a smaller set is repeated to about this many items per epoch (0: never repeated)
 
 
 @dataclass
@@ -248,7 +249,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     if not selection.items:
         reasons = "; ".join(f"{n}: {r}" for n, r in selection.dropped[:10]) or "6-name2semantic.tsv lists no items"
         raise TrainingError(f"No item of {options.exp!r} can be trained ({reasons}).", EXIT_BAD_DATA)
-    dataset = GPTDataset(repeat_small(selection.items), exp.bert_dir)
+    dataset = GPTDataset(repeat_small(selection.items, options.min_items), exp.bert_dir)
     batch_size = clamp_batch_size(options.batch_size, len(dataset), options.dpo)
     sampler = BucketBatchSampler(dataset, batch_size, info.rank, info.world_size)
     steps_per_epoch = len(sampler)
@@ -388,6 +389,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     keep.add_argument("--keep-latest", type=int, nargs="?", const=1, default=1, metavar="N",
                       help="keep only the latest N resume files (default: 1)")
     keep.add_argument("--keep-all", dest="keep_latest", action="store_const", const=0, help="keep every resume file")
+    parser.add_argument("--min-items", type=int, default=MIN_ITEMS,
+                        help=f"repeat a smaller dataset to about this many items per epoch (default {MIN_ITEMS}, as "
+                             "upstream; 0: no repetition)")
     parser.add_argument("--final-weights-only", action="store_true",
                         help="write a weights file only after the last epoch (not every --save-every epochs)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
@@ -414,6 +418,6 @@ def run(args: argparse.Namespace) -> int:
         keep_latest=args.keep_latest, precision=args.precision, device=args.device, pretrained=args.pretrained,
         continue_from=args.continue_from, dpo=args.dpo, schedule=args.schedule, lr_scale=args.lr_scale,
         version=args.version, seed=args.seed,
-        save_weights=args.save_weights, final_weights_only=args.final_weights_only,
+        save_weights=args.save_weights, final_weights_only=args.final_weights_only, min_items=args.min_items,
     )
     return run_training(lambda: train(options))

@@ -167,6 +167,7 @@ class TrainerSettings:
     continue_from: str = ""           # a finetuned weights file to start from instead of the pretrained one
     text_low_lr_rate: float | None = None  # SoVITS only
     dpo: bool = False                      # GPT only
+    min_items: int | None = None  # repeat a small set to about this many items per epoch (None: upstream's 100)
 
     def args(self, trainer: str) -> list[str]:
         if trainer not in ("sovits", "gpt"):
@@ -187,6 +188,8 @@ class TrainerSettings:
             a += ["--text-low-lr-rate", f"{float(self.text_low_lr_rate):g}"]
         if self.version != "v2" and not (trainer == "sovits" and self.version == "v1"):
             raise ValueError(f"{trainer} training of {self.version} models is not available yet in this version.")
+        if self.min_items is not None:
+            a += ["--min-items", str(int(self.min_items))]
         if trainer == "gpt" and self.dpo:
             a.append("--dpo")
         return a

@@ -53,13 +53,15 @@ def _settings(values: dict[str, Any], trainer: str) -> TrainerSettings:
         continue_from=str(values[p + "continue"] or "").strip(),
         text_low_lr_rate=float(values["text_lr"]) if trainer == "sovits" else None,
         dpo=bool(values["dpo"]) if trainer == "gpt" else False,
+        min_items=None if values.get("min_items") in (None, "") else int(values["min_items"]),
     )
 
 
 FORM_KEYS = ("exp", "version", "device", "precision", "pre_g", "pre_d", "pre_gpt",
              "sovits_batch", "sovits_epochs", "sovits_save_every", "text_lr", "sovits_keep_latest",
              "sovits_save_weights", "sovits_continue",
-             "gpt_batch", "gpt_epochs", "gpt_save_every", "dpo", "gpt_keep_latest", "gpt_save_weights", "gpt_continue")
+             "gpt_batch", "gpt_epochs", "gpt_save_every", "dpo", "gpt_keep_latest", "gpt_save_weights", "gpt_continue",
+             "min_items")
 
 
 def _experiment(ctx: UiContext, name: Any) -> str:
@@ -202,6 +204,9 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         with gr.Row():
             sovits_continue = gr.Textbox("", label=t("Continue SoVITS from a weights file (optional)"))
             gpt_continue = gr.Textbox("", label=t("Continue GPT from a weights file (optional)"))
+        min_items = gr.Number(100, precision=0, minimum=0, elem_id="gsv-train-min-items",
+                              label=t("Repeat a small dataset to about this many items per epoch (upstream: 100; "
+                                      "0: never)"))
 
     def on_version(v: str):
         return str(paths.pretrained_sovits_g(v)), str(paths.pretrained_sovits_d(v)), str(paths.pretrained_gpt(v))
@@ -211,27 +216,31 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         with gr.Column():
             gr.Markdown("#### " + t("SoVITS (1Ba)"))
             sovits_batch = gr.Slider(1, defaults.sovits_batch_max, value=defaults.sovits_batch, step=1,
-                                     label=t("Batch size"))
+                                     label=t("Batch size"), elem_id="gsv-train-sovits-batch")
             sovits_epochs = gr.Slider(1, defaults.sovits_epochs_max, value=defaults.sovits_epochs, step=1,
-                                      label=t("Epochs"))
+                                      label=t("Epochs"), elem_id="gsv-train-sovits-epochs")
             sovits_save_every = gr.Slider(1, defaults.sovits_epochs_max, value=defaults.sovits_save_every, step=1,
-                                          label=t("Save every N epochs (the last epoch is always saved)"))
+                                          label=t("Save every N epochs (the last epoch is always saved)"),
+                                          elem_id="gsv-train-sovits-save-every")
             text_lr = gr.Slider(0.2, 0.6, value=0.4, step=0.05, label=t("Text-module learning-rate weight"))
             sovits_keep_latest = gr.Checkbox(True, label=t("Keep only the latest resume checkpoint"))
             sovits_save_weights = gr.Checkbox(True, label=t("Write weights at every save (else only at the end)"))
         with gr.Column():
             gr.Markdown("#### " + t("GPT (1Bb)"))
-            gpt_batch = gr.Slider(1, defaults.gpt_batch_max, value=defaults.gpt_batch, step=1, label=t("Batch size"))
-            gpt_epochs = gr.Slider(2, defaults.gpt_epochs_max, value=defaults.gpt_epochs, step=1, label=t("Epochs"))
+            gpt_batch = gr.Slider(1, defaults.gpt_batch_max, value=defaults.gpt_batch, step=1, label=t("Batch size"),
+                                  elem_id="gsv-train-gpt-batch")
+            gpt_epochs = gr.Slider(2, defaults.gpt_epochs_max, value=defaults.gpt_epochs, step=1, label=t("Epochs"),
+                                   elem_id="gsv-train-gpt-epochs")
             gpt_save_every = gr.Slider(1, defaults.gpt_epochs_max, value=defaults.gpt_save_every, step=1,
-                                       label=t("Save every N epochs (the last epoch is always saved)"))
+                                       label=t("Save every N epochs (the last epoch is always saved)"),
+                                       elem_id="gsv-train-gpt-save-every")
             dpo = gr.Checkbox(False, label=t("DPO training (experimental; halves the batch)"))
             gpt_keep_latest = gr.Checkbox(True, label=t("Keep only the latest resume checkpoint"))
             gpt_save_weights = gr.Checkbox(True, label=t("Write weights at every save (else only at the end)"))
 
     form = [exp, version, device, precision, pre_g, pre_d, pre_gpt, sovits_batch, sovits_epochs, sovits_save_every,
             text_lr, sovits_keep_latest, sovits_save_weights, sovits_continue, gpt_batch, gpt_epochs, gpt_save_every,
-            dpo, gpt_keep_latest, gpt_save_weights, gpt_continue]
+            dpo, gpt_keep_latest, gpt_save_weights, gpt_continue, min_items]
     if len(form) != len(FORM_KEYS):
         raise RuntimeError("the 1B form and FORM_KEYS disagree")  # a programming error, caught by the UI tests
 
