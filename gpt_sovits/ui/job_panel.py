@@ -269,6 +269,7 @@ def job_panel(
     log_lines: int = 30,
     loss_plot: bool = False,
     stop_grace_s: float = 5.0,
+    elem_id: str | None = None,
 ) -> JobPanel:
     """Render the panel in the current Blocks context and wire its events; see the module docstring.
 
@@ -276,16 +277,21 @@ def job_panel(
     holding the experiment name, used to find the job again after a reload (None: jobs of this kind use exp "").
     `loss_plot=True` adds a line chart (inline SVG) of the `loss` values the stage reports. `stop_grace_s` is how
     long Stop waits after SIGTERM before it kills (a trainer finishes its step and saves a checkpoint meanwhile).
+    `elem_id` names the panel's parts in the page (`<id>-start`, `-stop`, `-status`, `-progress`, `-plot`, `-log`).
     """
     t = ctx.t
+    def part(name: str) -> str | None:
+        return f"{elem_id}-{name}" if elem_id else None
+
     with gr.Group():
         with gr.Row():
-            start_btn = gr.Button(t(start_label), variant="primary")
-            stop_btn = gr.Button(t(stop_label), variant="stop", interactive=False)
-        status = gr.Markdown(t("No job has run yet."))
-        progress = gr.HTML("")
-        plot = gr.HTML("") if loss_plot else None
-        log = gr.Textbox(label=t("Log"), lines=8, max_lines=16, interactive=False, autoscroll=True)
+            start_btn = gr.Button(t(start_label), variant="primary", elem_id=part("start"))
+            stop_btn = gr.Button(t(stop_label), variant="stop", interactive=False, elem_id=part("stop"))
+        status = gr.Markdown(t("No job has run yet."), elem_id=part("status"))
+        progress = gr.HTML("", elem_id=part("progress"))
+        plot = gr.HTML("", elem_id=part("plot")) if loss_plot else None
+        log = gr.Textbox(label=t("Log"), lines=8, max_lines=16, interactive=False, autoscroll=True,
+                         elem_id=part("log"))
     job_id = gr.Textbox(visible=False)
     result = gr.Textbox(visible=False)
     timer = gr.Timer(RUNNING_TICK_S)

@@ -248,9 +248,10 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         return dict(zip(FORM_KEYS, args))
 
     with gr.Accordion(t("Estimate: batch size that fits, time and memory (runs a few real steps)"), open=False):
-        estimate_md = gr.Markdown(estimate_markdown(ctx, exp.value))
+        estimate_md = gr.Markdown(estimate_markdown(ctx, exp.value), elem_id="gsv-train-estimate-result")
         est_panel = job_panel(ctx, kind="train-estimate", inputs=form, exp_input=exp,
-                              make_job=lambda *v: estimate_request(ctx, values_of(v)), start_label="Estimate")
+                              make_job=lambda *v: estimate_request(ctx, values_of(v)), start_label="Estimate",
+                              elem_id="gsv-train-estimate")
         est_panel.result.change(lambda _r, e: estimate_markdown(ctx, e), inputs=[est_panel.result, exp],
                                 outputs=estimate_md)
 
@@ -258,15 +259,18 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         with gr.Tab(t("SoVITS then GPT"), id="train-chain"):
             chain = job_panel(ctx, kind="train-chain", inputs=form, exp_input=exp, loss_plot=True,
                               make_job=lambda *v: train_request(ctx, "chain", values_of(v)),
-                              start_label="Train SoVITS then GPT", stop_grace_s=STOP_GRACE_S)
+                              start_label="Train SoVITS then GPT", stop_grace_s=STOP_GRACE_S,
+                              elem_id="gsv-train-chain")
         with gr.Tab(t("SoVITS only"), id="train-sovits"):
             sovits_panel = job_panel(ctx, kind="train-sovits", inputs=form, exp_input=exp, loss_plot=True,
                                      make_job=lambda *v: train_request(ctx, "sovits", values_of(v)),
-                                     start_label="Train SoVITS", stop_grace_s=STOP_GRACE_S)
+                                     start_label="Train SoVITS", stop_grace_s=STOP_GRACE_S,
+                                     elem_id="gsv-train-sovits")
         with gr.Tab(t("GPT only"), id="train-gpt"):
             gpt_panel = job_panel(ctx, kind="train-gpt", inputs=form, exp_input=exp, loss_plot=True,
                                   make_job=lambda *v: train_request(ctx, "gpt", values_of(v)),
-                                  start_label="Train GPT", stop_grace_s=STOP_GRACE_S)
+                                  start_label="Train GPT", stop_grace_s=STOP_GRACE_S,
+                                  elem_id="gsv-train-gpt")
     if links is not None:
         # a run that ended (any of the three) tells the inference tab to look for new weights of this experiment
         finished = gr.Textbox(visible=False)
@@ -276,7 +280,7 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         links.publish("train.finished", finished)
         links.publish("train.exp", exp)
 
-    gr.Markdown("#### " + t("Weights written, with a preview each"))
+    gr.Markdown("#### " + t("Weights written, with a preview each"), elem_id="gsv-train-weights-title")
     signature = gr.Textbox(weights_signature(ctx, exp.value), visible=False)
     preview_note = gr.Markdown()
 
