@@ -169,6 +169,15 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     if links is not None:
         links.follow("train.finished", [gpt, sovits, ref_exp], after_training)
 
+    def on_page_load():
+        """A page (re)load lists the weights and experiments written since the WebUI started."""
+        g, s_ = _weight_choices(ctx.paths)
+        exps = [(e.label, e.name) for e in formatted_experiments(ctx.paths)]
+        return (gr.update(choices=g, value=default_weights(ctx.paths, "gpt", g)),
+                gr.update(choices=s_, value=default_weights(ctx.paths, "sovits", s_)), gr.update(choices=exps))
+
+    gr.on(triggers=None, fn=on_page_load, inputs=None, outputs=[gpt, sovits, ref_exp], show_progress="hidden")
+
     def on_refresh():
         g, s = _weight_choices(ctx.paths)
         return gr.update(choices=g), gr.update(choices=s), gr.update(choices=lexicon_choices(ctx.paths)[0])

@@ -318,6 +318,13 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         return gr.update(choices=choices, value=current if current in names else (names[0] if names else None))
 
     refresh.click(on_refresh, inputs=exp, outputs=exp)
+
+    def on_page_load():
+        """A page (re)load offers the experiments formatted since the WebUI started; the newest is chosen."""
+        choices = experiment_choices(ctx)
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
+    gr.on(triggers=None, fn=on_page_load, inputs=None, outputs=exp, show_progress="hidden")
     if links is not None:  # an experiment just formatted in 1A is offered and chosen here
         def after_format(name: Any):
             choices = experiment_choices(ctx)
