@@ -156,6 +156,29 @@ def speech_recording(path: Path) -> Path:
     return save_wav(path, np.concatenate(parts), sr)
 
 
+def ensure_clips(webui) -> Path:
+    """The slicer's clips of the recording: the ones the Slice test made, else made here (run alone, `-k asr`)."""
+    from gpt_sovits.audio.slicer import slice_path
+
+    clips_dir = webui.root / "datasets" / DATASET / "sliced"
+    if not list(clips_dir.glob("*.wav")):
+        recording = speech_recording(webui.root / "datasets" / "raw" / "speech.wav")
+        slice_path(recording, clips_dir)
+    assert len(list(clips_dir.glob("*.wav"))) == len(SENTENCES), "slice: the recording did not give one clip each"
+    return clips_dir
+
+
+def ensure_list(webui) -> Path:
+    """The dataset's .list: the one the ASR test wrote, else one written here for the clips (run alone)."""
+    from gpt_sovits.asr.listfile import ListEntry, write_list
+
+    list_path = webui.root / "datasets" / DATASET / f"{DATASET}.list"
+    if not list_path.is_file():
+        clips = sorted(ensure_clips(webui).glob("*.wav"))
+        write_list(list_path, [ListEntry(str(c), DATASET, "en", s) for c, s in zip(clips, SENTENCES)])
+    return list_path
+
+
 # ---- the page and the status area ---------------------------------------------------------------------------------
 
 def test_page_loads_and_status_marks_pretrained_files(page, webui):
@@ -254,9 +277,7 @@ def test_slice_tab_cuts_a_recording_into_clips(page, webui):
 def test_asr_tab_runs_a_job_into_a_list(page, webui):
     from gpt_sovits.asr.listfile import read_list
 
-    clips_dir = webui.root / "datasets" / DATASET / "sliced"
-    if not list(clips_dir.glob("*.wav")):
-        pytest.skip("needs the clips written by test_slice_tab_cuts_a_recording_into_clips")
+    clips_dir = ensure_clips(webui)
     panel = open_tab(page, "0 ASR")
     panel.get_by_role("button", name="Start ASR").click()  # no dataset name yet: a message, no job
     expect(panel.get_by_text("The dataset name is empty.")).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -280,9 +301,7 @@ def test_asr_tab_runs_a_job_into_a_list(page, webui):
 def test_labels_tab_edits_the_list_on_disk(page, webui):
     from gpt_sovits.asr.listfile import read_list
 
-    list_path = webui.root / "datasets" / DATASET / f"{DATASET}.list"
-    if not list_path.is_file():
-        pytest.skip("needs the .list written by test_asr_tab_runs_a_job_into_a_list")
+    list_path = ensure_list(webui)
     before = read_list(list_path)
     panel = open_tab(page, "0 Labels")
     panel.get_by_label(".list file").fill(str(list_path))
@@ -324,9 +343,7 @@ def test_labels_tab_edits_the_list_on_disk(page, webui):
 def test_labels_tab_keeps_text_typed_while_the_previous_row_saves(page, webui):
     from gpt_sovits.asr.listfile import read_list
 
-    list_path = webui.root / "datasets" / DATASET / f"{DATASET}.list"
-    if not list_path.is_file():
-        pytest.skip("needs the .list written by test_asr_tab_runs_a_job_into_a_list")
+    list_path = ensure_list(webui)
     before = read_list(list_path)
     panel = open_tab(page, "0 Labels")
     panel.get_by_label(".list file").fill(str(list_path))
