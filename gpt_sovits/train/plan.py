@@ -5,6 +5,7 @@ Plain functions over the data root, so the tab, the CLI and tests see the same a
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -193,3 +194,24 @@ class TrainerSettings:
         if trainer == "gpt" and self.dpo:
             a.append("--dpo")
         return a
+
+
+SETTINGS_FILE = "train_settings.json"
+
+
+def save_form_settings(paths: ProjectPaths, exp: str, values: dict) -> None:
+    """Remember the 1B form's values for `exp`, so a page reload or a restart shows what the last run used."""
+    from gpt_sovits.audio.io import atomic_write_bytes
+
+    data = {k: v for k, v in values.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    atomic_write_bytes(paths.experiment(exp).dir / SETTINGS_FILE,
+                       (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+
+
+def load_form_settings(paths: ProjectPaths, exp: str) -> dict:
+    """The values saved by `save_form_settings` ({} when none or unreadable)."""
+    try:
+        data = json.loads((paths.experiment(exp).dir / SETTINGS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, PathError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -43,6 +43,12 @@ def webui(tiny_pretrained: Path, tmp_path_factory) -> Iterator[WebUI]:
         yield ui
     finally:
         ui.stop()
+        from gpt_sovits.jobs import JobRunner  # jobs outlive the WebUI by design: end any a failure left running
+
+        runner = JobRunner(root / "logs" / ".jobs")
+        for job in runner.list():
+            if not job.finished:
+                runner.stop(job.id, grace_s=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +193,8 @@ def test_raw_recording_to_speech_in_the_browser(page, webui):
         # a page reload finds the run again, with its progress and curves
         pg.reload()
         open_tab(pg, "1B Train")
+        expect(pg.locator("#gsv-train-sovits-epochs input[type=number]")).to_have_value("2", timeout=UI_TIMEOUT_MS)
+        expect(pg.locator("#gsv-train-min-items input[type=number]")).to_have_value("0")
         expect(pg.locator("#gsv-train-chain-progress")).to_contain_text(re.compile(r"\d+ / \d+"),
                                                                        timeout=UI_TIMEOUT_MS)
         expect(pg.locator("#gsv-train-chain-plot svg.gsv-loss-plot")).to_have_count(1, timeout=UI_TIMEOUT_MS)

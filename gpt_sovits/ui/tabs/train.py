@@ -18,7 +18,8 @@ from gpt_sovits.devices import DeviceInfo, device_info
 from gpt_sovits.jobs import RUNNING, JobError
 from gpt_sovits.paths import PathError
 from gpt_sovits.train.plan import (
-    TrainerSettings, experiment_weights, formatted_experiments, train_defaults,
+    TrainerSettings, experiment_weights, formatted_experiments, load_form_settings, save_form_settings,
+    train_defaults,
 )
 from gpt_sovits.train.preview import pending_previews, preview_path
 from gpt_sovits.ui.context import UiContext
@@ -82,6 +83,7 @@ def train_request(ctx: UiContext, what: str, values: dict[str, Any]) -> JobReque
         argv = ctx.stage_argv(f"train-{what}", "--exp", exp, *settings.args(what))
     else:
         raise ValueError(f"unknown training job {what!r}")
+    save_form_settings(ctx.paths, exp, values)
     return JobRequest(exp=exp, argv=argv)
 
 
@@ -246,6 +248,13 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
 
     def values_of(args: tuple) -> dict[str, Any]:
         return dict(zip(FORM_KEYS, args))
+
+    def restore(name: Any) -> list[Any]:
+        """The form as the experiment's last run left it (unchanged fields when it never ran)."""
+        saved = load_form_settings(ctx.paths, str(name)) if name else {}
+        return [gr.update(value=saved[k]) if k in saved and k != "exp" else gr.skip() for k in FORM_KEYS[1:]]
+
+    exp.change(restore, inputs=exp, outputs=form[1:], show_progress="hidden")
 
     with gr.Accordion(t("Estimate: batch size that fits, time and memory (runs a few real steps)"), open=False):
         estimate_md = gr.Markdown(estimate_markdown(ctx, exp.value), elem_id="gsv-train-estimate-result")
