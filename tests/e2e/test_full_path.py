@@ -194,7 +194,8 @@ def test_raw_recording_to_speech_in_the_browser(page, webui):
         pg.reload()
         open_tab(pg, "1B Train")
         expect(pg.locator("#gsv-train-sovits-epochs input[type=number]")).to_have_value("2", timeout=UI_TIMEOUT_MS)
-        expect(pg.locator("#gsv-train-min-items input[type=number]")).to_have_value("0")
+        pg.get_by_text("Pretrained models, or continue from your own weights").click()
+        expect(pg.locator("#gsv-train-min-items input[type=number]")).to_have_value("0", timeout=UI_TIMEOUT_MS)
         expect(pg.locator("#gsv-train-chain-progress")).to_contain_text(re.compile(r"\d+ / \d+"),
                                                                        timeout=UI_TIMEOUT_MS)
         expect(pg.locator("#gsv-train-chain-plot svg.gsv-loss-plot")).to_have_count(1, timeout=UI_TIMEOUT_MS)
