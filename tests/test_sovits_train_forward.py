@@ -55,9 +55,9 @@ def test_training_step_losses_and_gradients():
     gen = torch.Generator().manual_seed(1)
     wav, spec, spec_lengths, ssl, text, text_lengths = _batch(hps, gen)
 
-    y_hat, kl_ssl, ids_slice, z_mask, _, (_z, z_p, m_p, logs_p, _m_q, logs_q), quantized = net_g(
-        ssl, spec, spec_lengths, text, text_lengths, generator=gen
-    )
+    out = net_g(ssl, spec, spec_lengths, text, text_lengths, generator=gen)
+    y_hat, kl_ssl, ids_slice, z_mask, quantized = out.y_hat, out.kl_ssl, out.ids_slice, out.y_mask, out.quantized
+    z_p, m_p, logs_p, logs_q = out.z_p, out.m_p, out.logs_p, out.logs_q
     assert y_hat.shape == (2, 1, segment)
     assert quantized.shape == (2, 768, 2 * (ssl.shape[-1] // 2))
     assert bool((ids_slice >= 0).all()) and bool((ids_slice + segment // hop <= spec_lengths).all())
@@ -107,7 +107,8 @@ def test_generator_seed_makes_forward_and_decode_reproducible():
     for _ in range(2):
         gen = torch.Generator().manual_seed(7)
         with torch.no_grad():
-            o, _, ids, *_ = net_g(ssl, spec, spec_lengths, text, text_lengths, generator=gen)
+            out = net_g(ssl, spec, spec_lengths, text, text_lengths, generator=gen)
+            o, ids = out.y_hat, out.ids_slice
         audio = net_g.decode(net_g.extract_latent(ssl[:1]).transpose(0, 1), text[:1], [spec[:1]], noise_scale=0.5,
                              generator=gen)
         outs.append((o, ids, audio))

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .discriminator import MultiPeriodDiscriminator
-from .synthesizer import SUPPORTED_VERSIONS, SynthesizerTrn
+from .synthesizer import SUPPORTED_VERSIONS, SynthesizerTrainOutput, SynthesizerTrn
 
 __all__ = [
     "SUPPORTED_VERSIONS",
     "MultiPeriodDiscriminator",
+    "SynthesizerTrainOutput",
     "SynthesizerTrn",
     "build_discriminator",
     "build_synthesizer",

@@ -44,17 +44,21 @@ def rand_slice_segments(
     lengths: torch.Tensor | None,
     segment_size: int,
     generator: torch.Generator | None = None,
+    rand: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random ``segment_size`` window per item: start = floor(U[0,1) · (len − segment_size + 1)).
 
     Same draw as upstream (one ``torch.rand([B])`` on the CPU generator, moved to ``x.device``). A negative range
-    (utterance shorter than a segment) truncates to start 0, as upstream's ``.long()`` cast does.
+    (utterance shorter than a segment) truncates to start 0, as upstream's ``.long()`` cast does. ``rand`` ([B]
+    uniforms) replaces the draw, so a test can inject a recorded one.
     """
     b, _, t = x.size()
     if lengths is None:
         lengths = torch.full((b,), t, dtype=torch.long, device=x.device)
     ids_start_max = lengths - segment_size + 1
-    rand = torch.rand([b], generator=generator).to(device=x.device)
+    if rand is None:
+        rand = torch.rand([b], generator=generator)
+    rand = rand.to(device=x.device, dtype=torch.float32)
     ids_start = (rand * ids_start_max).to(dtype=torch.long)
     return slice_segments(x, ids_start, segment_size), ids_start
 

@@ -98,8 +98,12 @@ class PosteriorEncoder(nn.Module):
         x_lengths: torch.Tensor,  # [B]
         g: torch.Tensor | None = None,  # [B, gin, 1]
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,  # [B, out_channels, T] standard-normal draw, replaces the sampled one
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """→ ``(z, m_q, logs_q, x_mask)``; the condition is detached (no gradient from here into ``ref_enc``)."""
+        """→ ``(z, m_q, logs_q, x_mask)``; the condition is detached (no gradient from here into ``ref_enc``).
+
+        ``noise`` lets a test inject a recorded draw (upstream: ``randn_like(m)`` over the full padded length).
+        """
         if g is not None:
             g = g.detach()
         x_mask = time_mask(x_lengths, x.size(2), x.dtype)
@@ -107,6 +111,9 @@ class PosteriorEncoder(nn.Module):
         x = self.enc(x, x_mask, g=g)
         stats = self.proj(x) * x_mask
         m, logs = torch.split(stats, self.out_channels, dim=1)
-        noise = torch.randn(m.shape, generator=generator, dtype=m.dtype, device=m.device)
-        z = (m + noise * torch.exp(logs)) * x_mask
+        if noise is None:
+            noise = torch.randn(m.shape, generator=generator, dtype=m.dtype, device=m.device)
+        elif noise.shape != m.shape:
+            raise ValueError(f"posterior noise has shape {tuple(noise.shape)}, expected {tuple(m.shape)}")
+        z = (m + noise.to(device=m.device, dtype=m.dtype) * torch.exp(logs)) * x_mask
         return z, m, logs, x_mask

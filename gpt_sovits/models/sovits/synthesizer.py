@@ -7,6 +7,8 @@ Submodules in upstream's state-dict order: ``enc_p`` (prior TextEncoder with MRT
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -20,6 +22,24 @@ from .style_encoder import MelStyleEncoder
 
 SUPPORTED_VERSIONS = ("v1", "v2")
 V2_REF_BINS = 704  # v2's ref_enc reads only spectrogram bins 0..703 (≈ 0–11 kHz)
+
+
+@dataclass
+class SynthesizerTrainOutput:
+    """What the training forward produces (upstream returns these as a positional 7-tuple)."""
+
+    y_hat: torch.Tensor  # [B, 1, segment_frames·hop] decoded wave of the sliced latent
+    kl_ssl: torch.Tensor  # [] codebook commitment loss: always 0 with the frozen quantizer
+    ids_slice: torch.Tensor  # [B] start frame of each item's training segment
+    y_mask: torch.Tensor  # [B, 1, T] valid spectrogram frames (upstream's x_mask and z_mask)
+    z: torch.Tensor  # [B, inter, T] posterior sample
+    z_p: torch.Tensor  # [B, inter, T] flow(z)
+    m_p: torch.Tensor  # [B, inter, T] prior mean
+    logs_p: torch.Tensor  # [B, inter, T] prior log-std
+    m_q: torch.Tensor  # [B, inter, T] posterior mean
+    logs_q: torch.Tensor  # [B, inter, T] posterior log-std
+    quantized: torch.Tensor  # [B, 768, T] codebook rows upsampled to 50 Hz (upstream's stats_ssl)
+    ge: torch.Tensor  # [B, gin, 1] reference-encoder timbre vector
 
 
 class SynthesizerTrn(nn.Module):
@@ -82,6 +102,19 @@ class SynthesizerTrn(nn.Module):
         else:
             self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, 1, stride=1)
         self.quantizer = ResidualVectorQuantizer(dimension=SSL_DIM, n_q=1, bins=1024)
+        if self.freeze_quantizer:
+            # Upstream only switches these to eval inside forward; with no straight-through path they never get a
+            # gradient anyway (quirk S4). Saying so explicitly keeps them out of backward, DDP and weight decay.
+            self.ssl_proj.requires_grad_(False)
+            self.quantizer.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "SynthesizerTrn":
+        """As ``nn.Module.train``, but a frozen semantic tokeniser (ssl_proj + codebook) always stays in eval mode."""
+        super().train(mode)
+        if self.freeze_quantizer:
+            self.ssl_proj.eval()
+            self.quantizer.eval()
+        return self
 
     # -- pieces shared by training and inference ------------------------------------------------------------------
 
@@ -108,38 +141,39 @@ class SynthesizerTrn(nn.Module):
         text: torch.Tensor,  # [B, N]
         text_lengths: torch.Tensor,  # [B]
         generator: torch.Generator | None = None,
-    ):
-        """Training pass → ``(o [B,1,segment·hop], commit_loss, ids_slice, y_mask, z_mask,
-        (z, z_p, m_p, logs_p, m_q, logs_q), quantized)`` as upstream (``y_mask`` returned twice).
+        noise: torch.Tensor | None = None,  # [B, inter, T] posterior noise to use instead of a fresh draw
+        slice_rand: torch.Tensor | None = None,  # [B] uniforms for the segment offsets instead of a fresh draw
+    ) -> SynthesizerTrainOutput:
+        """Training pass (upstream's ``SynthesizerTrn.forward``) → :class:`SynthesizerTrainOutput`.
 
         The reference encoder sees the same utterance it reconstructs (upstream's choice). The SSL projection and
-        codebook run without gradient (upstream's ``freeze_quantizer``: eval mode, no straight-through path, so no
-        gradient reaches them either; a trainable codebook is not implemented). ``generator`` drives the posterior
-        noise and the random slice (default: torch's global RNG, as upstream).
+        codebook are frozen (no gradient, eval mode; a trainable codebook is not implemented). The two random draws
+        (posterior noise, slice offsets) come from ``generator`` (default: torch's global RNG, as upstream) unless
+        ``noise`` / ``slice_rand`` give them, which is how the recorded upstream step is replayed.
         """
         if self.enc_q is None:
             raise RuntimeError("this SoVITS model was loaded for inference without its posterior encoder (enc_q); "
                                "training must start from a pretrained G file, which contains it")
-        y_mask = time_mask(y_lengths, y.size(2), y.dtype)
-        ge = self.reference_embedding(y, y_mask)
-
         if not self.freeze_quantizer:
             raise NotImplementedError(
                 "training with a trainable codebook (model.freeze_quantizer=false) is not implemented; upstream's "
                 "SoVITS configs always freeze it"
             )
-        self.ssl_proj.eval()
-        self.quantizer.eval()
+        y_mask = time_mask(y_lengths, y.size(2), y.dtype)
+        ge = self.reference_embedding(y, y_mask)
+
         with torch.no_grad():
-            quantized, _codes, commit_loss = self.quantizer(self.ssl_proj(ssl))
+            quantized, _codes, kl_ssl = self.quantizer(self.ssl_proj(ssl))
         quantized = self._upsample_codes(quantized)
 
         _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge)
-        z, m_q, logs_q, y_mask = self.enc_q(y, y_lengths, g=ge, generator=generator)
+        z, m_q, logs_q, y_mask = self.enc_q(y, y_lengths, g=ge, generator=generator, noise=noise)
         z_p = self.flow(z, y_mask, g=ge)
-        z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_size, generator=generator)
-        o = self.dec(z_slice, g=ge)
-        return o, commit_loss, ids_slice, y_mask, y_mask, (z, z_p, m_p, logs_p, m_q, logs_q), quantized
+        z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_size, generator=generator,
+                                                 rand=slice_rand)
+        y_hat = self.dec(z_slice, g=ge)
+        return SynthesizerTrainOutput(y_hat=y_hat, kl_ssl=kl_ssl, ids_slice=ids_slice, y_mask=y_mask, z=z, z_p=z_p,
+                                      m_p=m_p, logs_p=logs_p, m_q=m_q, logs_q=logs_q, quantized=quantized, ge=ge)
 
     # -- inference -------------------------------------------------------------------------------------------------
 

@@ -1,0 +1,240 @@
+"""The SoVITS training data of `logs/<exp>/`: items, dataset, collate and length-bucket sampler (upstream's rules).
+
+Upstream (`module/data_utils.py`) keeps the clips present in all of 2-name2text, 4-cnhubert and 5-wav32k, with
+0.6 s < duration < 54 s (duration from the WAV file size), repeats a set of fewer than 100 items
+``max(2, int(100 / n))`` times and shuffles it with ``random.seed(1234)``; its bucket sampler then drops clips of
+≤ 32 or > 1900 spectrogram frames. It does all of that silently; here every clip left out is reported with its
+name and the reason (:class:`Skipped`), and training goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torch.nn.functional as F
+
+from gpt_sovits.audio.spectrogram import spectrogram
+from gpt_sovits.dataset.readers import read_name2text
+from gpt_sovits.paths import ExperimentPaths
+from gpt_sovits.text.symbols import symbol_to_id
+
+MIN_ITEMS = 100  # smaller sets are repeated up to about this many items per epoch
+MIN_SECONDS, MAX_SECONDS = 0.6, 54.0  # upstream keeps min < duration < max (duration from the file size)
+BUCKET_BOUNDARIES = (32, *range(300, 2000, 100))  # spectrogram frames (20 ms); outside (32, 1900] is not trained
+SHUFFLE_SEED = 1234
+
+
+@dataclass(frozen=True)
+class SoVITSItem:
+    name: str  # file name in 5-wav32k/ (the key of every 1A output)
+    phone_ids: tuple[int, ...]
+    frames: int  # spectrogram frames estimated from the file size, as upstream's sampler sees them
+
+
+@dataclass(frozen=True)
+class Skipped:
+    name: str
+    reason: str
+
+
+@dataclass
+class SoVITSData:
+    """The items one epoch draws from (after upstream's repetition and shuffle) and the clips left out."""
+
+    items: list[SoVITSItem]
+    unique: int  # distinct clips that train
+    skipped: list[Skipped]
+
+
+@dataclass
+class SoVITSBatch:
+    """A collated batch in upstream's order: rows sorted by spectrogram length, longest first."""
+
+    ssl: torch.Tensor  # [B, 768, T'] float32, T' = 2·(max_len//2 + 1)
+    ssl_lengths: torch.Tensor  # [B]
+    spec: torch.Tensor  # [B, 1025, T'] linear magnitude
+    spec_lengths: torch.Tensor  # [B]
+    wav: torch.Tensor  # [B, 1, max samples] in [-1, 1]
+    wav_lengths: torch.Tensor  # [B]
+    text: torch.Tensor  # [B, N] phone ids, zero-padded
+    text_lengths: torch.Tensor  # [B]
+    names: list[str]
+
+    def to(self, device: torch.device | str) -> "SoVITSBatch":
+        moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
+                 for k, v in vars(self).items()}
+        return SoVITSBatch(**moved)
+
+    @property
+    def longest_seconds(self) -> float:
+        return float(self.wav_lengths.max()) / 32000.0
+
+
+def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, version: str = "v2",
+               min_items: int = MIN_ITEMS) -> SoVITSData:
+    """Upstream's item rules over `logs/<exp>/`, with every clip it would leave out named in ``skipped``.
+
+    ``min_items``: a set with fewer clips is repeated ``max(2, min_items // n)`` times per epoch (upstream: 100;
+    0 turns the repetition off, which tests use to keep epochs short).
+    """
+    phones = {name: row.phones for name, row in read_name2text(exp.name2text).items()}
+    hubert = {p.name[:-3] for p in exp.hubert_dir.glob("*.pt")}
+    wavs = {p.name for p in exp.wav32k_dir.iterdir() if p.is_file()}
+    skipped: list[Skipped] = []
+    for name in sorted((set(phones) | wavs) - (set(phones) & hubert & wavs)):
+        missing = [what for what, have in (("text (2-name2text)", phones), ("HuBERT features (4-cnhubert)", hubert),
+                                           ("32 kHz audio (5-wav32k)", wavs)) if name not in have]
+        skipped.append(Skipped(name, "missing " + " and ".join(missing)))
+
+    table = symbol_to_id(version)
+    kept: list[SoVITSItem] = []
+    for name in sorted(set(phones) & hubert & wavs):
+        unknown = [s for s in phones[name] if s not in table]
+        if unknown:
+            skipped.append(Skipped(name, f"phones not in the {version} symbol table: {' '.join(unknown[:5])}"))
+            continue
+        size = os.path.getsize(exp.wav32k_dir / name)
+        seconds = size / sampling_rate / 2  # upstream counts the WAV header too
+        if not MIN_SECONDS < seconds < MAX_SECONDS:
+            skipped.append(Skipped(name, f"duration {seconds:.2f} s is outside ({MIN_SECONDS} s, {MAX_SECONDS:.0f} s)"))
+            continue
+        frames = size // (2 * hop_length)
+        if not BUCKET_BOUNDARIES[0] < frames <= BUCKET_BOUNDARIES[-1]:
+            limit = (f"too short: at most {BUCKET_BOUNDARIES[0]} frames (0.64 s)" if frames <= BUCKET_BOUNDARIES[0]
+                     else f"too long: over {BUCKET_BOUNDARIES[-1]} frames (38 s)")
+            skipped.append(Skipped(name, f"{limit}; upstream's length buckets leave it out too"))
+            continue
+        kept.append(SoVITSItem(name, tuple(table[s] for s in phones[name]), frames))
+
+    items = list(kept)
+    if 0 < len(kept) < min_items:
+        items = kept * max(2, min_items // len(kept))
+    random.Random(SHUFFLE_SEED).shuffle(items)
+    return SoVITSData(items=items, unique=len(kept), skipped=skipped)
+
+
+class SoVITSDataset(torch.utils.data.Dataset):
+    """One item = (ssl [1, 768, T], spec [1025, T], wav [1, samples], phone ids [N], name), as upstream builds it."""
+
+    def __init__(self, exp: ExperimentPaths, items: Sequence[SoVITSItem], data_hps: dict) -> None:
+        self.exp = exp
+        self.items = list(items)
+        self.lengths = [item.frames for item in self.items]
+        self.filter_length = int(data_hps["filter_length"])
+        self.hop_length = int(data_hps["hop_length"])
+        self.win_length = int(data_hps["win_length"])
+        self.sampling_rate = int(data_hps["sampling_rate"])
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]:
+        item = self.items[index]
+        wav = self.load_wav(self.exp.wav32k_dir / item.name)
+        spec = spectrogram(wav, self.filter_length, self.hop_length, self.win_length)[0]  # [F, T]
+        ssl = torch.load(self.exp.hubert_dir / f"{item.name}.pt", map_location="cpu", weights_only=True)
+        if ssl.shape[-1] != spec.shape[-1]:
+            # upstream pads by ONE replicated frame whenever the lengths differ (quirk S8)
+            ssl = F.pad(ssl.float(), (0, 1), mode="replicate").to(ssl.dtype)
+        return ssl, spec, wav, torch.tensor(item.phone_ids, dtype=torch.long), item.name
+
+    def load_wav(self, path: Path) -> torch.Tensor:
+        """int16 WAV → float32 ``[1, samples]`` = value / 32768 (what upstream's ffmpeg f32le decode gives)."""
+        data, sr = sf.read(str(path), dtype="int16", always_2d=True)
+        if sr != self.sampling_rate:
+            raise ValueError(f"{path.name}: sample rate {sr} Hz, expected {self.sampling_rate} Hz (rerun 1A)")
+        mono = data.astype(np.float32).mean(axis=1) if data.shape[1] > 1 else data[:, 0].astype(np.float32)
+        return torch.from_numpy(mono / 32768.0).unsqueeze(0)
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]]) -> SoVITSBatch:
+    """Upstream's TextAudioSpeakerCollate: sort by spectrogram length (descending), zero-pad ssl/spec to the even
+    length ``2·(max//2 + 1)``, waves to the longest wave, phone ids with 0."""
+    spec_lens = torch.tensor([x[1].size(1) for x in batch], dtype=torch.long)
+    order = torch.sort(spec_lens, descending=True, stable=True).indices.tolist()
+    max_ssl = 2 * (max(x[0].size(2) for x in batch) // 2 + 1)
+    max_spec = 2 * (int(spec_lens.max()) // 2 + 1)
+    max_wav = max(x[2].size(1) for x in batch)
+    max_text = max(x[3].size(0) for x in batch)
+    n = len(batch)
+    ssl = torch.zeros(n, batch[0][0].size(1), max_ssl)
+    spec = torch.zeros(n, batch[0][1].size(0), max_spec)
+    wav = torch.zeros(n, 1, max_wav)
+    text = torch.zeros(n, max_text, dtype=torch.long)
+    lengths = torch.zeros(4, n, dtype=torch.long)
+    names = []
+    for i, j in enumerate(order):
+        s, sp, w, t, name = batch[j]
+        ssl[i, :, : s.size(2)] = s[0]
+        spec[i, :, : sp.size(1)] = sp
+        wav[i, :, : w.size(1)] = w
+        text[i, : t.size(0)] = t
+        lengths[:, i] = torch.tensor([s.size(2), sp.size(1), w.size(1), t.size(0)])
+        names.append(name)
+    return SoVITSBatch(ssl=ssl, ssl_lengths=lengths[0], spec=spec, spec_lengths=lengths[1], wav=wav,
+                       wav_lengths=lengths[2], text=text, text_lengths=lengths[3], names=names)
+
+
+class BucketSampler(torch.utils.data.Sampler[list[int]]):
+    """Upstream's DistributedBucketSampler: batches of similar length, one bucket per boundary interval.
+
+    Each bucket is padded (by repeating its own shuffled indices) to a multiple of ``world_size·batch_size``; the
+    bucket and batch order are shuffled with a generator seeded by the epoch, so every rank and every restart sees
+    the same batches. ``skip`` drops the first batches of the epoch (resuming in the middle of an epoch).
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, boundaries: Sequence[int] = BUCKET_BOUNDARIES,
+                 world_size: int = 1, rank: int = 0, shuffle: bool = True) -> None:
+        self.batch_size = batch_size
+        self.world_size = world_size
+        self.rank = rank
+        self.shuffle = shuffle
+        self.epoch = 0
+        self.skip = 0
+        edges = list(boundaries)
+        buckets: list[list[int]] = [[] for _ in range(len(edges) - 1)]
+        for i, length in enumerate(lengths):
+            for b in range(len(edges) - 1):
+                if edges[b] < length <= edges[b + 1]:
+                    buckets[b].append(i)
+                    break
+        self.buckets = [b for b in buckets if b]
+        total = world_size * batch_size
+        self.samples_per_bucket = [len(b) + (total - len(b) % total) % total for b in self.buckets]
+        self.num_samples = sum(self.samples_per_bucket) // world_size
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch = epoch
+        self.skip = skip
+
+    def batches(self) -> list[list[int]]:
+        """This rank's batches of the current epoch, in training order."""
+        g = torch.Generator()
+        g.manual_seed(self.epoch)
+        if self.shuffle:
+            orders = [torch.randperm(len(b), generator=g).tolist() for b in self.buckets]
+        else:
+            orders = [list(range(len(b))) for b in self.buckets]
+        batches = []
+        for bucket, ids, wanted in zip(self.buckets, orders, self.samples_per_bucket):
+            rem = wanted - len(bucket)
+            ids = ids + ids * (rem // len(bucket)) + ids[: rem % len(bucket)]
+            ids = ids[self.rank :: self.world_size]
+            for j in range(len(ids) // self.batch_size):
+                batches.append([bucket[k] for k in ids[j * self.batch_size : (j + 1) * self.batch_size]])
+        if self.shuffle:
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=g).tolist()]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches()[self.skip :])
+
+    def __len__(self) -> int:
+        return self.num_samples // self.batch_size
