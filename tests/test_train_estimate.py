@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from dataset_helpers import CLIPS, ESPEAK, make_clips, write_list
 
 from gpt_sovits.cli import main as cli_main
@@ -19,8 +20,8 @@ from gpt_sovits.dataset.format import FormatOptions, format_dataset
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.progress import EVENTS_ENV
 from gpt_sovits.tiny.models import TINY_S2
-from gpt_sovits.train.control import EXIT_BAD_DATA
-from gpt_sovits.train.estimate import EstimateOptions, estimate, kept_sets, save_count
+from gpt_sovits.train.control import EXIT_BAD_DATA, Precision
+from gpt_sovits.train.estimate import EstimateOptions, Probe, estimate, kept_sets, save_count, search_cuda
 
 EXP = "est8"
 PICK = [c for c in CLIPS if c.lang.lower() == "zh"][:4] + [c for c in CLIPS if c.lang.lower() == "en"][:4]
@@ -174,3 +175,64 @@ def test_unknown_trainer_is_refused(tmp_path):
 
     with pytest.raises(TrainingError, match="Unknown trainer"):
         estimate(EstimateOptions(root=tmp_path, exp=EXP, device="cpu", trainers=("sovits", "hifigan")))
+
+
+class FakeMeter:
+    """Memory as a made-up function of the last batch: `fixed + per_item · size` above `base`."""
+
+    def __init__(self, base: int = 0, fixed: int = 0, per_item: int = 0) -> None:
+        self.base, self.fixed, self.per_item, self.size = base, fixed, per_item, 0
+
+    def reset(self) -> None:
+        self.size = 0
+
+    def current(self) -> int:
+        return self.base
+
+    def peak(self) -> int:
+        return self.base + self.fixed + self.per_item * self.size
+
+
+def _fake_probe(meter: FakeMeter, limit: int, cap: int = 500) -> tuple[Probe, list[int]]:
+    """A trainer whose step runs out of memory above `limit` items per batch; records the sizes tried."""
+    sizes: list[int] = []
+
+    def step(batch: list[int], _index: int) -> None:
+        sizes.append(len(batch))
+        if len(batch) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        meter.size = len(batch)
+
+    cpu = torch.device("cpu")
+    probe = Probe(name="fake", device=cpu, precision=Precision(cpu, None), items=cap, batch_cap=cap,
+                  longest=list(range(cap)), longest_label="x (1.0 s)", clamp=lambda b: b,
+                  epoch_batches=lambda b: [list(range(b))] * 3, load=lambda ids: list(ids), step=step,
+                  saved_bytes=lambda _e, _b: 0, loads_in_step=True)
+    return probe, sizes
+
+
+def test_gpu_search_doubles_until_out_of_memory_then_bisects():
+    meter = FakeMeter(fixed=10, per_item=100)
+    probe, sizes = _fake_probe(meter, limit=37)
+    found, tried = search_cuda(probe, meter, lambda _t: None)
+    assert found == 37
+    assert sizes[:7] == [1, 2, 4, 8, 16, 32, 64] and len(sizes) == 7 + 5  # bisect 32..64: 48, 40, 36, 38, 37
+    assert tried[64] is None and tried[37] == 10 + 3700
+    probe, sizes = _fake_probe(FakeMeter(), limit=10**6, cap=20)
+    assert search_cuda(probe, FakeMeter(), lambda _t: None)[0] == 20 and max(sizes) == 20  # capped at the items
+    probe, _ = _fake_probe(FakeMeter(), limit=0)
+    assert search_cuda(probe, FakeMeter(), lambda _t: None)[0] == 0  # not even one item fits
+
+
+def test_cpu_fit_extrapolates_two_batches_to_the_available_ram(monkeypatch):
+    import gpt_sovits.train.estimate as est
+
+    monkeypatch.setattr(est, "available_ram", lambda: 10 * 2**30)
+    meter = FakeMeter(base=2**30, fixed=200 * 2**20, per_item=300 * 2**20)
+    probe, sizes = _fake_probe(meter, limit=10**6)
+    found, growth, per_item = est.fit_cpu(probe, meter, 0.85, lambda _t: None)
+    assert sizes == [1, 1, 3]  # a first step allocates the optimiser state, then the two measured
+    assert per_item == 300 * 2**20 and growth == {1: 500 * 2**20, 3: 1100 * 2**20}
+    assert found == int((0.85 * 10 * 2**30 - 200 * 2**20) / (300 * 2**20))  # 28
+    probe, _ = _fake_probe(meter, limit=10**6, cap=12)
+    assert est.fit_cpu(probe, meter, 0.85, lambda _t: None)[0] == 12  # never more than the items

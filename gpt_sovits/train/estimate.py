@@ -46,6 +46,7 @@ TRAINERS = ("sovits", "gpt")
 MARGIN = 0.85  # keep 15 % of the memory found free: lengths, fragmentation and other processes vary
 CUDA_BATCH_CAP = 1024  # the search never tries more than this many items per batch
 TIMED_STEPS = 4  # after one warm-up step; a multiple of 4 covers one GPT update cycle
+MIN_TIMED_SECONDS = 2.0  # short steps are timed in larger numbers, so timer and scheduler noise averages out
 TENSOR_OVERHEAD = 512  # bytes a pickled tensor costs beyond its data (name, storage record), roughly
 
 
@@ -171,6 +172,7 @@ class Probe:
     step: Callable[[Any, int], None]  # (batch, batch index in the epoch) → one real training step
     saved_bytes: Callable[[int, int], int]  # (epochs, batch size) → bytes of checkpoints and weights of the run
     loads_in_step: bool  # the real loop loads data inside the step (no DataLoader workers overlapping it)
+    cycle: int = 1  # batches per optimiser update (GPT accumulates 4): timing covers whole cycles
     notes: list[str] = field(default_factory=list)
 
 
@@ -260,20 +262,26 @@ def fit_cpu(probe: Probe, meter: MemoryMeter, margin: float,
     return max(1, min(fit, probe.batch_cap)), growth, int(per_item)
 
 
-def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter,
-               baseline: int) -> tuple[float, int, int]:
+def spread(n: int, count: int) -> list[int]:
+    """`count` positions in range(n), each prefix spread over the whole range (golden-ratio sequence)."""
+    golden = (math.sqrt(5) - 1) / 2
+    return [int(((i * golden) % 1.0) * n) for i in range(count)]
+
+
+def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter, baseline: int,
+               min_seconds: float = MIN_TIMED_SECONDS) -> tuple[float, int, int]:
     """Mean seconds of a real step at `batch_size` on the sampler's batches, warm-up excluded; peak memory; steps.
 
-    Peak memory on the CPU is the peak RSS above `baseline` (the process before the trainer was set up).
-    The batches are spread evenly over epoch 1 as the trainer's sampler orders it (short and long buckets alike);
-    the batch index runs 0, 1, 2 ... so GPT's one update per four batches is in the mean as in a real run.
+    The batches are drawn from all over epoch 1 as the trainer's sampler orders it (short and long buckets alike),
+    at least `steps` of them and more (up to 4×) while they add up to less than `min_seconds`, always whole
+    cycles of `probe.cycle` with the batch index running 1, 2, 3 ... so GPT's one update per four batches weighs
+    in the mean as in a real run. Peak memory on the CPU is the peak RSS above `baseline` (before the set-up).
     """
     batches = probe.epoch_batches(batch_size)
     if not batches:
         raise TrainingError("The trainer's sampler forms no batch from this data.", EXIT_BAD_DATA)
-    wanted = max(1, steps) + 1
-    picks = [batches[(i * len(batches)) // wanted] for i in range(wanted)] if len(batches) >= wanted else [
-        batches[i % len(batches)] for i in range(wanted)]
+    least = math.ceil(max(1, steps) / probe.cycle) * probe.cycle
+    picks = [batches[i] for i in spread(len(batches), 4 * least + 1)]
     meter.reset()
     seconds: list[float] = []
     for index, indices in enumerate(picks):
@@ -284,8 +292,11 @@ def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter,
         probe.step(batch, index)
         _sync(probe.device)
         end = time.perf_counter()
-        if index > 0:  # the first step allocates optimiser state and warms kernels: not what a run's steps cost
-            seconds.append(end - start if probe.loads_in_step else end - loaded)
+        if index == 0:
+            continue  # the warm-up: first use of these shapes and kernels, not what a run's steps cost
+        seconds.append(end - start if probe.loads_in_step else end - loaded)
+        if len(seconds) >= least and len(seconds) % probe.cycle == 0 and sum(seconds) >= min_seconds:
+            break
     peak = meter.peak()
     if probe.device.type == "cpu":
         peak = max(peak - baseline, 0)
@@ -477,6 +488,11 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
     def clamp(requested: int) -> int:
         return clamp_batch_size(requested, len(dataset), opts.dpo)
 
+    if opts.dpo:
+        problems_note = "with DPO the trainer halves the batch size asked for: batch sizes here are the halved ones"
+    else:
+        problems_note = ""
+
     def epoch_batches(batch_size: int) -> list[list[int]]:
         sampler = BucketBatchSampler(dataset, batch_size)
         sampler.set_epoch(0)
@@ -494,14 +510,15 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
         saves = len({e for e in range(1, epochs + 1) if e % opts.gpt_save_every == 0} | {epochs})
         return resume * kept_sets(epochs, opts.keep_latest) + (weights * saves if opts.save_weights else 0)
 
-    assert ACCUMULATE == 4  # time_steps and _try_step rely on batch index 4 being an update batch
+    assert ACCUMULATE == 4  # _try_step relies on batch index 4 being an update batch
     longest = sorted(range(len(dataset)), key=lambda i: len(dataset.items[i].semantic_ids), reverse=True)
     top = dataset.items[longest[0]]
     return Probe(
         name="GPT", device=device, precision=precision, items=len(dataset), batch_cap=clamp(10**9), longest=longest,
         longest_label=f"{top.name} ({top.seconds:.1f} s)", clamp=clamp, epoch_batches=epoch_batches,
         load=lambda ids: collate([dataset[i] for i in ids]).to(device), step=step, saved_bytes=saved_bytes,
-        loads_in_step=True,  # the GPT loop reads and collates each batch itself
+        loads_in_step=True, cycle=ACCUMULATE,  # the GPT loop reads and collates each batch itself
+        notes=[problems_note] if problems_note else [],
     )
 
 
@@ -520,7 +537,9 @@ def check_pretrained(opts: EstimateOptions, paths: ProjectPaths) -> list[str]:
     problems = []
     for what, path in files:
         if not path.is_file():
-            problems.append(f"The pretrained {what} file {path.name} is missing: it belongs in {path.parent}.")
+            lacking = " (training would start the discriminator from random weights)" if "(D)" in what else ""
+            problems.append(f"The pretrained {what} file {path.name} is missing{lacking}: it belongs in "
+                            f"{path.parent}.")
             continue
         with open(path, "rb") as f:
             head = f.read(64)
@@ -577,8 +596,13 @@ def estimate(opts: EstimateOptions, say: Callable[[str], None] = print) -> tuple
         for trainer in opts.trainers:
             out[trainer] = {"error": formatted_problems[0]}
         return out, EXIT_BAD_DATA
-    device = resolve_device(opts.device)
-    precision = choose_precision(device, opts.precision)
+    try:
+        device = resolve_device(opts.device)
+        precision = choose_precision(device, opts.precision)
+    except TrainingError as e:  # a device or precision this machine lacks: said in the file the tab shows
+        for trainer in opts.trainers:
+            out[trainer] = {"error": str(e)}
+        return out, e.exit_code
     out.update(device=str(device), precision=precision.name, margin=opts.margin)
     started = time.perf_counter()
     for trainer in opts.trainers:
@@ -675,13 +699,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{STAGE}] {text}", flush=True)
         events.emit(stage=STAGE, message=text, level="info")
 
-    output = args.output or ProjectPaths(Path(args.root)).experiment(args.exp).dir / "train_estimate.json"
+    exp_dir = ProjectPaths(Path(args.root)).experiment(args.exp).dir
+    output = Path(args.output or exp_dir / "train_estimate.json")
     try:
         data, code = estimate(opts, say)
     except TrainingError as e:
         print(f"ERROR: {e}", file=sys.stderr)
         return e.exit_code
-    if code == 0 or output.parent.is_dir():
+    if output.parent.is_dir() or output.parent.resolve() != exp_dir.resolve():  # never create logs/<exp>/ itself
         write_json(data, output)
         say(f"wrote {output}")
     for problem in data.get("problems", []):
