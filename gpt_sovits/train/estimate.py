@@ -46,7 +46,7 @@ TRAINERS = ("sovits", "gpt")
 MARGIN = 0.85  # keep 15 % of the memory found free: lengths, fragmentation and other processes vary
 CUDA_BATCH_CAP = 1024  # the search never tries more than this many items per batch
 TIMED_STEPS = 4  # after one warm-up step; a multiple of 4 covers one GPT update cycle
-MIN_TIMED_SECONDS = 2.0  # short steps are timed in larger numbers, so timer and scheduler noise averages out
+MIN_TIMED_SECONDS = 3.0  # short steps are timed in larger numbers, so timer and scheduler noise averages out
 TENSOR_OVERHEAD = 512  # bytes a pickled tensor costs beyond its data (name, storage record), roughly
 
 
@@ -273,7 +273,7 @@ def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter, ba
     """Mean seconds of a real step at `batch_size` on the sampler's batches, warm-up excluded; peak memory; steps.
 
     The batches are drawn from all over epoch 1 as the trainer's sampler orders it (short and long buckets alike),
-    at least `steps` of them and more (up to 4×) while they add up to less than `min_seconds`, always whole
+    at least `steps` of them and more (up to 8×) while they add up to less than `min_seconds`, always whole
     cycles of `probe.cycle` with the batch index running 1, 2, 3 ... so GPT's one update per four batches weighs
     in the mean as in a real run. Peak memory on the CPU is the peak RSS above `baseline` (before the set-up).
     """
@@ -281,7 +281,7 @@ def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter, ba
     if not batches:
         raise TrainingError("The trainer's sampler forms no batch from this data.", EXIT_BAD_DATA)
     least = math.ceil(max(1, steps) / probe.cycle) * probe.cycle
-    picks = [batches[i] for i in spread(len(batches), 4 * least + 1)]
+    picks = [batches[i] for i in spread(len(batches), 8 * least + 1)]
     meter.reset()
     seconds: list[float] = []
     for index, indices in enumerate(picks):
@@ -507,7 +507,7 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
         resume = (tensor_bytes(model.state_dict()) + tensor_bytes(optimizer.state_dict())
                   + tensor_bytes({n: p.float() for n, p in params.items()}) + 64 * 1024)  # + accumulated gradients
         weights = half_bytes(model.state_dict()) + 16 * 1024
-        saves = len({e for e in range(1, epochs + 1) if e % opts.gpt_save_every == 0} | {epochs})
+        saves = save_count(epochs, opts.gpt_save_every)
         return resume * kept_sets(epochs, opts.keep_latest) + (weights * saves if opts.save_weights else 0)
 
     assert ACCUMULATE == 4  # _try_step relies on batch index 4 being an update batch
