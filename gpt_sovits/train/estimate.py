@@ -27,8 +27,8 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -273,7 +273,7 @@ def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter, ba
     """Mean seconds of a real step at `batch_size` on the sampler's batches, warm-up excluded; peak memory; steps.
 
     The batches are drawn from all over epoch 1 as the trainer's sampler orders it (short and long buckets alike),
-    at least `steps` of them and more (up to 8×) while they add up to less than `min_seconds`, always whole
+    at least `steps` of them and more (up to 16×) while they add up to less than `min_seconds`, always whole
     cycles of `probe.cycle` with the batch index running 1, 2, 3 ... so GPT's one update per four batches weighs
     in the mean as in a real run. Peak memory on the CPU is the peak RSS above `baseline` (before the set-up).
     """
@@ -281,7 +281,7 @@ def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter, ba
     if not batches:
         raise TrainingError("The trainer's sampler forms no batch from this data.", EXIT_BAD_DATA)
     least = math.ceil(max(1, steps) / probe.cycle) * probe.cycle
-    picks = [batches[i] for i in spread(len(batches), 8 * least + 1)]
+    picks = [batches[i] for i in spread(len(batches), 16 * least + 1)]
     meter.reset()
     seconds: list[float] = []
     for index, indices in enumerate(picks):
@@ -577,8 +577,8 @@ def check_disk(paths: ProjectPaths, results: dict[str, Any]) -> list[str]:
     except OSError:
         return []
     if need > free:
-        return [f"The checkpoints need about {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free on the disk "
-                f"of {target}: free space, keep fewer checkpoints or save less often."]
+        return [f"The checkpoints need about {need / 2**30:.1f} GiB but only {free / 2**30:.1f} GiB is free on the "
+                f"disk of {target}: free space, keep fewer checkpoints or save less often."]
     return []
 
 
