@@ -135,3 +135,23 @@ def test_estimate_predicts_a_real_epoch_of_each_trainer(root, tmp_path, monkeypa
     }
     for key, size in written.items():
         assert 0.8 <= data[key]["disk_bytes"] / size <= 1.25, (key, data[key]["disk_bytes"], size)
+
+
+def test_a_step_failing_mid_way_leaves_a_usable_loss_scaler():
+    """fp16: out of memory between unscale_ and update would make every later step refuse; the scale carries over."""
+    from gpt_sovits.train.estimate import Scaler
+
+    box = Scaler(Precision(torch.device("cpu"), torch.float16))
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    box.scaler.scale(p.sum()).backward()
+    box.scaler.unscale_(opt)  # ... and then the step runs out of memory
+    with pytest.raises(RuntimeError, match="already been called"):
+        box.scaler.unscale_(opt)
+    scale = box.scaler.get_scale()
+    box.renew()
+    box.scaler.scale(p.sum()).backward()
+    box.scaler.unscale_(opt)
+    box.scaler.step(opt)
+    box.scaler.update()
+    assert box.scaler.get_scale() == scale

@@ -176,6 +176,21 @@ class Probe:
     notes: list[str] = field(default_factory=list)
 
 
+class Scaler:
+    """The run's loss scaler, renewed after a failed step: an out-of-memory error between `unscale_` and `update`
+    leaves a GradScaler refusing the next step ("unscale_() has already been called"). The scale carries over."""
+
+    def __init__(self, precision: Precision) -> None:
+        self.precision = precision
+        self.scaler = precision.make_scaler()
+
+    def renew(self) -> None:
+        fresh = self.precision.make_scaler()
+        if self.scaler.is_enabled():
+            fresh.load_state_dict(self.scaler.state_dict())
+        self.scaler = fresh
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -418,7 +433,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
     except CheckpointError as e:
         raise TrainingError(f"The pretrained SoVITS files cannot be used: {e}", EXIT_BAD_DATA) from None
     optim_g, optim_d = make_optimizers(net_g, net_d, hps["train"])
-    scaler = precision.make_scaler()
+    scaler = Scaler(precision)
     net_g.to(device).train()
     net_d.to(device).train()
     set_epoch_lr(optim_g, float(hps["train"]["lr_decay"]), 1)
@@ -430,7 +445,11 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
         return sampler.batches()
 
     def step(batch: Any, _index: int) -> None:
-        train_step(net_g, net_d, optim_g, optim_d, batch, hps, scaler, precision.autocast)
+        try:
+            train_step(net_g, net_d, optim_g, optim_d, batch, hps, scaler.scaler, precision.autocast)
+        except BaseException:
+            scaler.renew()
+            raise
 
     def saved_bytes(epochs: int, _batch: int) -> int:
         resume = (tensor_bytes(net_g.state_dict()) + tensor_bytes(optim_g.state_dict())
@@ -483,7 +502,7 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
     torch.manual_seed(opts.seed)
     model.to(device)
     optimizer = make_optimizer(model)
-    scaler = precision.make_scaler()
+    scaler = Scaler(precision)
 
     def clamp(requested: int) -> int:
         return clamp_batch_size(requested, len(dataset), opts.dpo)
@@ -499,8 +518,13 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
         return list(sampler)
 
     def step(batch: Any, index: int) -> None:
-        train_batch(model, optimizer, batch, index, 1, upstream_lr, dpo=opts.dpo, autocast=precision.autocast,
-                    scaler=scaler)
+        try:
+            train_batch(model, optimizer, batch, index, 1, upstream_lr, dpo=opts.dpo, autocast=precision.autocast,
+                        scaler=scaler.scaler)
+        except BaseException:
+            scaler.renew()
+            optimizer.zero_grad(set_to_none=True)  # a failed batch's partial gradients are not accumulated on
+            raise
 
     def saved_bytes(epochs: int, _batch: int) -> int:
         params = {n: p for n, p in model.named_parameters()}
