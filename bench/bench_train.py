@@ -4,7 +4,8 @@
 
 One section per model family; each reports seconds per optimiser step (median after one warm-up step) and peak
 memory (CUDA: `torch.cuda.max_memory_allocated`; CPU: the process's peak resident set size, which includes the
-Python/torch baseline).
+Python/torch baseline). On a shared machine also read `cpu_s_per_step` (process CPU seconds): wall time there
+measures the neighbours as much as the step.
 
 SoVITS: one full training step of `gpt_sovits.train.sovits_step.train_step` (generator forward, D step, G step
 against the updated D, both AdamW steps) of upstream's v2 G (configs/s2.json) and D on `batch_size` clips of
@@ -69,18 +70,20 @@ def bench_sovits(args: argparse.Namespace) -> dict:
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    times = []
+    times, cpu_times = [], []
     for i in range(args.steps + 1):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         result = train_step(net_g, net_d, optim_g, optim_d, batch, hps, scaler, precision.autocast)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i > 0:
             times.append(time.perf_counter() - start)
+            cpu_times.append(time.process_time() - cpu_start)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else _peak_cpu_mib()
     return {
         "model": "sovits-v2", "device": str(device), "precision": precision.name, "threads": torch.get_num_threads(),
         "batch_size": b, "clip_seconds": args.seconds, "s_per_step": round(statistics.median(times), 3),
+        "cpu_s_per_step": round(statistics.median(cpu_times), 3),
         "steps_timed": len(times), "peak_memory_mib": round(peak, 1),
         "peak_memory_kind": "cuda max_memory_allocated" if device.type == "cuda" else "process peak RSS",
         "loss_mel": round(float(result.losses["mel"]), 3),

@@ -58,8 +58,10 @@ class Replay:
         torch.manual_seed(4321)  # another seed than upstream's: every draw that matters is injected
         self.net_g = build_synthesizer(hps, "v2")
         self.net_d = build_discriminator(hps, "v2")
-        self.init = initialise(self.net_g, self.net_d, bundle / "sovits_tiny_pretrained_G.pth",
-                               bundle / "sovits_tiny_pretrained_D.pth", "v2")
+        train_meta = self.meta.get("hps_train", {})
+        g_file = train_meta.get("pretrained_s2G", "sovits_tiny_pretrained_G.pth")
+        d_file = train_meta.get("pretrained_s2D", "sovits_tiny_pretrained_D.pth")
+        self.init = initialise(self.net_g, self.net_d, bundle / g_file, bundle / d_file, "v2")
         self.dropouts = disable_dropout(self.net_g, self.net_d)
         self.before = {"ssl_proj.weight": self.net_g.ssl_proj.weight.detach().clone(),
                        "codebook": self.net_g.quantizer.vq.layers[0]._codebook.embed.clone()}
@@ -88,10 +90,7 @@ class Replay:
             self.net_g, self.net_d, self.optim_g, self.optim_d, batch, hps, torch.amp.GradScaler("cpu", enabled=False),
             draws=StepDraws(noise=r["rand_enc_q_noise"], slice_rand=r["rand_slice_u"]), on_grads=keep_grads,
         )
-        self.lr_epochs = {
-            e: ([epoch_lr(g["initial_lr"], decay, e) for g in self.optim_g.param_groups],
-                [epoch_lr(g["initial_lr"], decay, e) for g in self.optim_d.param_groups]) for e in (1, 2, 3)
-        }
+        self.decay = decay
         self.group_lr = {}
         for lr, group in zip(self.lr_step[0], generator_param_groups(self.net_g)):
             for p in group:
@@ -139,7 +138,7 @@ def _select(t: torch.Tensor, rows: list[int] | None) -> torch.Tensor:
 
 def _tensor_failures(rp: Replay) -> list[str]:
     failures, report = [], []
-    for name, info in rp.case["tensors"].items():
+    for name in rp.case["tensors"]:
         if name in INPUTS or name.startswith("rand_"):
             continue
         b = rp.ref[name]
@@ -154,26 +153,31 @@ def _tensor_failures(rp: Replay) -> list[str]:
         a, b = a.double(), b.double()
         diff = (a - b).abs()
         if name in FORWARD or name.startswith("d_step_"):
-            bad = diff > 1e-4 + 1e-4 * b.abs()
+            allowed = 1e-4 + 1e-4 * b.abs()
         elif name in G_LOSSES:
-            bad = diff > 1e-4 * (1 + b.abs())
+            allowed = 1e-4 * (1 + b.abs())
         elif name.startswith(("G_grad/", "D_grad/")):
-            scale = 3e-3 if name.startswith("G_grad/" ) and name[7:].startswith(NOISY_G) else 5e-4
-            bad = diff > scale * b.abs().max()
+            scale = 3e-3 if name.startswith("G_grad/") and name[7:].startswith(NOISY_G) else 5e-4
+            allowed = (scale * b.abs().max()).expand_as(b)
         elif name.startswith(("G_after/", "D_after/")):
             grad_name = name.replace("_after/", "_grad/", 1)
-            strict = diff > 1e-6 + 1e-6 * b.abs()
-            if grad_name in rp.ref:
-                g = rp.ref[grad_name].double().abs()
-                small = g <= 1e-3 * g.max()
+            allowed = 1e-6 + 1e-6 * b.abs()
+            recorded = rp.ref.get(grad_name)
+            ours_grad = rp.grads.get(grad_name)
+            if recorded is None and ours_grad is not None:  # no recorded gradient: judge by ours
+                recorded = _select(ours_grad, rp.rows(name))
+            if recorded is not None:
+                g = recorded.double().abs()
                 lr = rp.lr_step[1][0] if name.startswith("D") else rp.group_lr[id(rp.param(name))]
-                bad = torch.where(small, diff > 2.001 * lr, strict)
-            else:
-                bad = strict
+                # first AdamW step ≈ lr·sign(g): elements with a noise-level gradient may flip sign
+                allowed = torch.where(g <= 1e-3 * g.max(), torch.full_like(b, 2.001 * lr), allowed)
         else:
             failures.append(f"{name}: no acceptance rule for this entry")
             continue
-        report.append(f"{name}: max |diff| {float(diff.max()):.3g}")
+        ratio = float((diff / allowed).max()) if diff.numel() else 0.0
+        report.append(f"{name}: max |diff| {float(diff.max()) if diff.numel() else 0:.3g}, "
+                      f"{ratio:.3f} of the allowed")
+        bad = diff > allowed
         if bool(bad.any()):
             failures.append(f"{name}: {int(bad.sum())} of {bad.numel()} elements out of tolerance "
                             f"(max |diff| {float(diff.max()):.3g})")
@@ -202,13 +206,8 @@ def _scalar_failures(rp: Replay) -> list[str]:
                     "lr_in_step_G_groups": rp.lr_step[0], "lr_in_step_D": rp.lr_step[1]}[key]
             ok = len(ours) == len(value) and all(_close(a, b) for a, b in zip(ours, value))
         elif key in ("lr_epoch_G_groups", "lr_epoch_D"):
-            ours = {}
-            for epoch in value:
-                e = int(epoch)
-                g, d = (rp.lr_epochs[e] if e in rp.lr_epochs else
-                        ([epoch_lr(x["initial_lr"], float(rp.hps["train"]["lr_decay"]), e)
-                          for x in (rp.optim_g if key.endswith("groups") else rp.optim_d).param_groups],) * 2)
-                ours[epoch] = g if key.endswith("groups") else d
+            groups = (rp.optim_g if key.endswith("groups") else rp.optim_d).param_groups
+            ours = {e: [epoch_lr(g["initial_lr"], rp.decay, int(e)) for g in groups] for e in value}
             ok = all(len(ours[e]) == len(v) and all(_close(a, b) for a, b in zip(ours[e], v)) for e, v in value.items())
         elif key in ("grad_norm_d", "grad_norm_g"):
             ours = rp.result.grad_norm_d if key == "grad_norm_d" else rp.result.grad_norm_g
@@ -241,6 +240,16 @@ def _meta_failures(rp: Replay) -> list[str]:
         failures.append(f"G parameter groups {sizes} vs upstream {meta['group_sizes_G']}")
     if "load_G" in meta and "All keys matched" in meta["load_G"] and (rp.init.missing or rp.init.unexpected):
         failures.append(f"pretrained G: missing {rp.init.missing[:5]}, unexpected {rp.init.unexpected[:5]}")
+    for line in meta.get("logged", []):  # upstream's own log line: [d, gen, fm, mel, kl_ssl, kl, step, lr]
+        if not line.startswith("["):
+            continue
+        values = json.loads(line)
+        res = rp.result.losses
+        ours = [float(res[k]) for k in ("disc_all", "gen", "fm", "mel", "kl_ssl", "kl")]
+        if not all(abs(a - b) <= 1e-4 * (1 + abs(b)) for a, b in zip(ours, values[:6])):
+            failures.append(f"logged losses {ours} vs upstream's log {values[:6]}")
+        if values[6] != 0 or not _close(rp.lr_step[0][0], values[7]):
+            failures.append(f"logged step/lr {values[6:]} vs ours [0, {rp.lr_step[0][0]}]")
     defaults = meta.get("adamw_defaults", {})
     for key, value in defaults.items():
         for opt in (rp.optim_g, rp.optim_d):

@@ -40,11 +40,14 @@ def _exp(tmp_path, clips: dict[str, float], hubert_short: set[str] = frozenset()
 
 def test_items_follow_upstream_rules_and_every_skip_is_named(tmp_path):
     exp = _exp(tmp_path, {"ok1.wav": 1.0, "ok2.wav": 2.0, "short.wav": 0.5, "edge.wav": 0.62, "long.wav": 39.0,
-                          "nohub.wav": 1.0, "notext.wav": 1.0, "badph.wav": 1.0},
+                          "nohub.wav": 1.0, "notext.wav": 1.0, "badph.wav": 1.0, "corrupt.wav": 1.0},
                no_hubert={"nohub.wav"}, no_text={"notext.wav"}, bad_phones={"badph.wav"})
+    (exp.hubert_dir / "corrupt.wav.pt").write_bytes(b"not a tensor")
     data = scan_items(exp, SR, HOP)
     reasons = {s.name: s.reason for s in data.skipped}
-    assert set(reasons) == {"short.wav", "edge.wav", "long.wav", "nohub.wav", "notext.wav", "badph.wav"}
+    assert set(reasons) == {"short.wav", "edge.wav", "long.wav", "nohub.wav", "notext.wav", "badph.wav",
+                            "corrupt.wav"}
+    assert "unreadable" in reasons["corrupt.wav"]
     assert "duration" in reasons["short.wav"]
     assert "too short" in reasons["edge.wav"]  # passes upstream's 0.6 s filter, dropped by its buckets
     assert "too long" in reasons["long.wav"]

@@ -317,3 +317,75 @@ def test_two_process_ddp_run_through_torchrun(formatted, tiny_pretrained, tmp_pa
     assert [e["step"] for e in steps] == [1, 2]  # 4 clips / (2 processes x batch 1), reported once
     assert "2 processes" in log.read_text()
     assert load_sovits(ProjectPaths(root).sovits_weights_dir("v2") / f"{EXP}_e1_s2.pth").version == "v2"
+
+
+def _tiny_nets():
+    from gpt_sovits.models.sovits import build_discriminator, build_synthesizer
+    from gpt_sovits.train.sovits_step import make_optimizers
+
+    hps = json.loads(TINY_S2.read_text())
+    net_g, net_d = build_synthesizer(hps, "v2"), build_discriminator(hps, "v2")
+    return hps, net_g, net_d, *make_optimizers(net_g, net_d, hps["train"])
+
+
+def test_continue_from_a_finetuned_file_and_refusals(tiny_pretrained, tmp_path):
+    from gpt_sovits.models.checkpoints import save_sovits_weights
+    from gpt_sovits.train.sovits_init import initialise
+
+    paths = ProjectPaths(tiny_pretrained)
+    hps, net_g, net_d, *_ = _tiny_nets()
+    initialise(net_g, net_d, paths.pretrained_sovits_g(), paths.pretrained_sovits_d(), "v2")
+    with torch.no_grad():
+        net_g.dec.conv_pre.bias.add_(1.0)  # "finetuned"
+    finetuned = save_sovits_weights(net_g, hps, tmp_path / "me_e8_s100.pth", "8epoch_100iteration")
+    expected = net_g.dec.conv_pre.bias.detach().half().float()
+
+    _, fresh_g, fresh_d, *_ = _tiny_nets()
+    report = initialise(fresh_g, fresh_d, paths.pretrained_sovits_g(), paths.pretrained_sovits_d(), "v2", finetuned)
+    assert torch.equal(fresh_g.dec.conv_pre.bias.detach(), expected)
+    assert not report.missing and not report.unexpected  # enc_q came from the pretrained G
+    assert any("continuing from" in line for line in report.lines())
+
+    from gpt_sovits.models.safe_load import CheckpointError
+
+    state = {k: v for k, v in load_checkpoint(finetuned).data["weight"].items()}
+    state["enc_p.text_embedding.weight"] = state["enc_p.text_embedding.weight"][:322]  # a v1 symbol table
+    v1 = tmp_path / "v1.pth"
+    torch.save({"weight": state, "config": hps, "info": "x"}, v1)
+    with pytest.raises(CheckpointError, match="v1"):
+        initialise(fresh_g, fresh_d, paths.pretrained_sovits_g(), None, "v2", v1)
+
+
+def test_resume_refuses_another_config_and_takes_upstreams_files(tmp_path):
+    from gpt_sovits.train.control import TrainingError
+
+    hps, net_g, net_d, optim_g, optim_d = _tiny_nets()
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    meta = {"version": "v2", "steps_per_epoch": 5, "world_size": 1}
+    trainer.save_checkpoint(tmp_path, net_g, net_d, optim_g, optim_d, scaler, trainer.Position(3, 0, 10), hps,
+                            meta, 1)
+    other = json.loads(json.dumps(hps))
+    other["model"]["filter_channels"] = 256
+    with pytest.raises(TrainingError, match="another model config"):
+        trainer.resume(tmp_path, net_g, net_d, optim_g, optim_d, scaler, other, 5, meta)
+
+    pos, line = trainer.resume(tmp_path, net_g, net_d, optim_g, optim_d, scaler, hps, 5, meta)
+    assert (pos.epoch, pos.done_in_epoch, pos.global_step) == (3, 0, 10) and "G_10.pth" in line
+    # upstream's files alone (no sidecar): epoch = iteration + 1, step = (epoch - 1) · steps per epoch
+    (tmp_path / "train_state_10.pth").unlink()
+    pos, line = trainer.resume(tmp_path, net_g, net_d, optim_g, optim_d, scaler, hps, 4, meta)
+    assert (pos.epoch, pos.global_step) == (3, 8) and "upstream" in line
+
+
+def test_several_gpus_are_launched_through_torchrun():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    trainer.configure(parser)
+    args = parser.parse_args(["--root", "/data", "--exp", "me", "--device", "cuda:0,cuda:2", "--no-weights"])
+    command, env = trainer.torchrun_command(args)
+    assert command[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m"]
+    assert command[-2:] == ["--device", "cuda"] and "--no-weights" in command and "--exp" in command
+    assert env == {"CUDA_VISIBLE_DEVICES": "0,2"}
+    assert trainer.torchrun_command(parser.parse_args(["--exp", "me", "--device", "cuda:1"])) is None

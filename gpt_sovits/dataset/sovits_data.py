@@ -72,10 +72,6 @@ class SoVITSBatch:
                  for k, v in vars(self).items()}
         return SoVITSBatch(**moved)
 
-    @property
-    def longest_seconds(self) -> float:
-        return float(self.wav_lengths.max()) / 32000.0
-
 
 def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, version: str = "v2",
                min_items: int = MIN_ITEMS) -> SoVITSData:
@@ -111,6 +107,10 @@ def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, versio
                      else f"too long: over {BUCKET_BOUNDARIES[-1]} frames (38 s)")
             skipped.append(Skipped(name, f"{limit}; upstream's length buckets leave it out too"))
             continue
+        problem = _unreadable(exp, name, sampling_rate)
+        if problem:
+            skipped.append(Skipped(name, problem))
+            continue
         kept.append(SoVITSItem(name, tuple(table[s] for s in phones[name]), frames))
 
     items = list(kept)
@@ -118,6 +118,21 @@ def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, versio
         items = kept * max(2, min_items // len(kept))
     random.Random(SHUFFLE_SEED).shuffle(items)
     return SoVITSData(items=items, unique=len(kept), skipped=skipped)
+
+
+def _unreadable(exp: ExperimentPaths, name: str, sampling_rate: int) -> str | None:
+    """Why this clip's files cannot be trained on, or None (upstream would silently train on zeros instead)."""
+    try:
+        info = sf.info(str(exp.wav32k_dir / name))
+        ssl = torch.load(exp.hubert_dir / f"{name}.pt", map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 -- any unreadable file is a reason to skip this clip
+        return f"unreadable 1A output ({type(err).__name__}: {err}); rerun the 1A audio step"
+    if info.samplerate != sampling_rate:
+        return f"5-wav32k file at {info.samplerate} Hz, expected {sampling_rate} Hz; rerun the 1A audio step"
+    if not isinstance(ssl, torch.Tensor) or ssl.dim() != 3 or ssl.shape[:2] != (1, 768) or ssl.shape[-1] < 1:
+        shape = tuple(ssl.shape) if isinstance(ssl, torch.Tensor) else type(ssl).__name__
+        return f"HuBERT features of shape {shape}, expected [1, 768, frames]; rerun the 1A audio step"
+    return None
 
 
 class SoVITSDataset(torch.utils.data.Dataset):

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from gpt_sovits.audio.spectrogram import spec_to_mel
 from gpt_sovits.dataset.readers import require_formatted
 from gpt_sovits.dataset.sovits_data import MIN_ITEMS, BucketSampler, SoVITSData, SoVITSDataset, collate, scan_items
 from gpt_sovits.models.checkpoints import save_sovits_weights
@@ -42,7 +47,7 @@ from gpt_sovits.train.control import (
     resolve_device,
     run_training,
 )
-from gpt_sovits.train.distributed import barrier, cleanup, init_distributed
+from gpt_sovits.train.distributed import barrier, cleanup, dist_info, init_distributed
 from gpt_sovits.train.report import TrainReporter, mel_image
 from gpt_sovits.train.sovits_init import initialise
 from gpt_sovits.train.sovits_step import LOSS_NAMES, make_optimizers, set_epoch_lr, train_step, unwrap
@@ -232,12 +237,18 @@ def _preview(net_g: nn.Module, dataset: SoVITSDataset, reporter: TrainReporter, 
     finally:
         model.train(was_training)
     data = hps["data"]
-    from gpt_sovits.audio.spectrogram import spec_to_mel
-
     mel = spec_to_mel(spec[None], data["filter_length"], data["n_mel_channels"], data["sampling_rate"],
                       data["mel_fmin"], data["mel_fmax"])[0]
     reporter.image(f"clip/{name}/mel", mel_image(mel.numpy()), step)
     reporter.audio(f"clip/{name}/resynthesis", audio[0, 0].float().cpu().numpy(), int(data["sampling_rate"]), step)
+
+
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Data workers leave Stop to the main process: the job's SIGTERM reaches the whole process group, and a worker
+    dying of it would abort the step the trainer is finishing (workers exit by themselves when the trainer does)."""
+    for name in ("SIGTERM", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 def _longest_clip(data: SoVITSData) -> str:
@@ -270,17 +281,14 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
         raise TrainingError(f"No clip of {exp.name!r} can be trained ({reasons}). Run 1A (format) for this experiment "
                             f"with model version {opts.version}.", EXIT_BAD_DATA)
     dataset = SoVITSDataset(exp, data.items, data_hps)
-    first_ssl = dataset[0][0]
-    if first_ssl.dim() != 3 or first_ssl.shape[1] != 768:
-        raise TrainingError(f"The HuBERT features in {exp.hubert_dir} have shape {tuple(first_ssl.shape)}, expected "
-                            "[1, 768, frames]: rerun the 1A audio step.", EXIT_BAD_DATA)
     sampler = BucketSampler(dataset.lengths, opts.batch_size, world_size=dist.world_size, rank=dist.rank)
     steps_per_epoch = len(sampler)
     if steps_per_epoch == 0:
         raise TrainingError("No batch can be formed from the data.", EXIT_BAD_DATA)
     workers = opts.workers if opts.workers is not None else (4 if device.type == "cuda" else 0)
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0)
+                                         pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+                                         worker_init_fn=_ignore_stop_signals if workers > 0 else None)
 
     net_g = build_synthesizer(hps, opts.version)
     net_d = build_discriminator(hps, opts.version)
@@ -353,7 +361,17 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
         decay = float(train_hps["lr_decay"])
         longest = _longest_clip(data)
         with StopSignal() as stop:
-            while pos.epoch <= opts.epochs and not stop.requested:
+
+            def stopping() -> bool:
+                """Stop requested here or (several processes) on any rank: all ranks stop after the same step."""
+                if not dist.distributed:
+                    return stop.requested
+                flag = torch.tensor([1.0 if stop.requested else 0.0], device=device)
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                return bool(flag.item())
+
+            stop_now = False
+            while pos.epoch <= opts.epochs and not stop_now:
                 lrs = set_epoch_lr(optim_g, decay, pos.epoch)
                 set_epoch_lr(optim_d, decay, pos.epoch)
                 sampler.set_epoch(pos.epoch, skip=pos.done_in_epoch)
@@ -375,19 +393,21 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
                                   step_in_epoch=pos.done_in_epoch, steps_per_epoch=steps_per_epoch,
                                   seconds_per_step=seconds,
                                   items_per_second=batch.ssl.shape[0] * dist.world_size / max(seconds, 1e-9))
-                    if stop.requested:
+                    stop_now = stopping()
+                    if stop_now:
                         break
                 if pos.done_in_epoch >= steps_per_epoch:  # the epoch is complete
                     finished = pos.epoch
                     pos.epoch, pos.done_in_epoch = pos.epoch + 1, 0
                     reporter.message(f"epoch {finished} done")
+                    stop_now = stopping()
                     if finished % opts.save_every == 0 or finished == opts.epochs:
                         save(finished)
-                    elif stop.requested:
+                    elif stop_now:
                         save(None)
-                elif stop.requested:
+                elif stop_now:
                     save(None)
-            if stop.requested:
+            if stop_now and pos.epoch <= opts.epochs:
                 outcome.status = "stopped"
                 reporter.message(f"stopped at epoch {pos.epoch} step {pos.global_step} ({stop.signal_name}); "
                                  "starting again resumes from here")
@@ -440,6 +460,40 @@ def options_from_args(args: argparse.Namespace) -> SoVITSTrainOptions:
     )
 
 
+def torchrun_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]] | None:
+    """For ``--device cuda:0,cuda:1,...``: the torchrun command (one process per GPU, same options) and the
+    environment entries that restrict it to those GPUs; None for a single device."""
+    devices = [d.strip() for d in str(args.device).split(",") if d.strip()]
+    if len(devices) < 2:
+        return None
+    ids = []
+    for d in devices:
+        parsed = torch.device(d)
+        if parsed.type != "cuda":
+            raise TrainingError(f"Several devices can only be CUDA GPUs (got {args.device!r}).")
+        ids.append(str(parsed.index or 0))
+    options: list[str] = []
+    for key, value in vars(args).items():
+        if key == "device" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        options += [flag] if value is True else [flag, str(value)]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={len(ids)}",
+               "-m", "gpt_sovits", "train-sovits", *options, "--device", "cuda"]
+    return command, {"CUDA_VISIBLE_DEVICES": ",".join(ids)}
+
+
 def run(args: argparse.Namespace) -> int:
+    """One process, or (several GPUs listed and not already under torchrun) torchrun with one process per GPU."""
+    launch = None
+    if not dist_info().distributed:
+        try:
+            launch = torchrun_command(args)
+        except TrainingError as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return err.exit_code
+    if launch is not None:
+        command, env = launch
+        return subprocess.run(command, env={**os.environ, **env}, check=False).returncode
     opts = options_from_args(args)
     return run_training(lambda: train_sovits(opts))

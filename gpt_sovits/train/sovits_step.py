@@ -160,7 +160,8 @@ def train_step(
                                             generator=generator, noise=draws.noise, slice_rand=draws.slice_rand)
         mel = spec_to_mel(batch.spec, *mel_args, fmin, fmax)
         y_mel = slice_segments(mel, out.ids_slice, segment // hop)
-        y_hat_mel = mel_spectrogram(out.y_hat.squeeze(1), *mel_args[:1], mel_args[1], mel_args[2], hop,
+        # fp32 wave into the STFT (bf16 has no FFT; upstream feeds fp16 under fp16 autocast)
+        y_hat_mel = mel_spectrogram(out.y_hat.squeeze(1).float(), mel_args[0], mel_args[1], mel_args[2], hop,
                                     int(data["win_length"]), fmin, fmax)
         y = slice_segments(batch.wav, out.ids_slice * hop, segment)
         d_real, d_fake, _, _ = net_d(y, out.y_hat.detach())
