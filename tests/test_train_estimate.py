@@ -137,6 +137,109 @@ def test_estimate_predicts_a_real_epoch_of_each_trainer(root, tmp_path, monkeypa
         assert 0.8 <= data[key]["disk_bytes"] / size <= 1.25, (key, data[key]["disk_bytes"], size)
 
 
+def test_unformatted_experiment_exits_3_and_names_the_1a_step(tiny_pretrained, tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "pretrained_models").symlink_to(Path(tiny_pretrained) / "pretrained_models", target_is_directory=True)
+    assert cli_main(["train-estimate", "--root", str(root), "--exp", "nothing", "--device", "cpu"]) == EXIT_BAD_DATA
+    assert not ProjectPaths(root).experiment("nothing").dir.exists()  # nothing created for a missing experiment
+
+    exp = ProjectPaths(root).experiment("half")
+    exp.dir.mkdir(parents=True)
+    out = tmp_path / "est.json"
+    assert cli_main(["train-estimate", "--root", str(root), "--exp", "half", "--device", "cpu",
+                     "--output", str(out)]) == EXIT_BAD_DATA
+    data = json.loads(out.read_text())
+    assert "2-name2text.txt" in data["sovits"]["error"] and "1A" in data["sovits"]["error"]
+    assert "error" in data["gpt"]
+
+
+@pytest.mark.slow
+def test_one_trainer_failing_keeps_the_other_and_names_the_missing_file(root, tmp_path):
+    """SoVITS cannot start (its pretrained G is missing): exit 0, SoVITS gets the error, GPT its estimate."""
+    out = tmp_path / "est.json"
+    missing = tmp_path / "nowhere" / "s2G.pth"
+    code = cli_main(["train-estimate", "--root", str(root), "--exp", EXP, "--device", "cpu", "--output", str(out),
+                     "--pretrained-g", str(missing), "--gpt-epochs", "3", "--gpt-batch-size", "2", "--steps", "4"])
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert str(missing) in data["sovits"]["error"]
+    assert any("s2G.pth" in p and str(missing.parent) in p for p in data["problems"])
+    assert data["gpt"]["epochs"] == 3 and data["gpt"]["batch_size"] == 2 and data["gpt"]["predicted_seconds"] > 0
+
+
+def test_disk_counts_follow_the_trainers_save_rules():
+    assert save_count(8, 4) == 2 and save_count(10, 4) == 3 and save_count(1, 5) == 1
+    assert kept_sets(3, 1) == 2 and kept_sets(1, 1) == 1 and kept_sets(5, 0) == 5
+
+
+def test_unknown_trainer_is_refused(tmp_path):
+    from gpt_sovits.train.control import TrainingError
+
+    with pytest.raises(TrainingError, match="Unknown trainer"):
+        estimate(EstimateOptions(root=tmp_path, exp=EXP, device="cpu", trainers=("sovits", "hifigan")))
+
+
+class FakeMeter:
+    """Memory as a made-up function of the last batch: `fixed + per_item · size` above `base`."""
+
+    def __init__(self, base: int = 0, fixed: int = 0, per_item: int = 0) -> None:
+        self.base, self.fixed, self.per_item, self.size = base, fixed, per_item, 0
+
+    def reset(self) -> None:
+        self.size = 0
+
+    def current(self) -> int:
+        return self.base
+
+    def peak(self) -> int:
+        return self.base + self.fixed + self.per_item * self.size
+
+
+def _fake_probe(meter: FakeMeter, limit: int, cap: int = 500) -> tuple[Probe, list[int]]:
+    """A trainer whose step runs out of memory above `limit` items per batch; records the sizes tried."""
+    sizes: list[int] = []
+
+    def step(batch: list[int], _index: int) -> None:
+        sizes.append(len(batch))
+        if len(batch) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        meter.size = len(batch)
+
+    cpu = torch.device("cpu")
+    probe = Probe(name="fake", device=cpu, precision=Precision(cpu, None), items=cap, batch_cap=cap,
+                  longest=list(range(cap)), longest_label="x (1.0 s)", clamp=lambda b: b,
+                  epoch_batches=lambda b: [list(range(b))] * 3, load=lambda ids: list(ids), step=step,
+                  saved_bytes=lambda _e, _b: 0, loads_in_step=True)
+    return probe, sizes
+
+
+def test_gpu_search_doubles_until_out_of_memory_then_bisects():
+    meter = FakeMeter(fixed=10, per_item=100)
+    probe, sizes = _fake_probe(meter, limit=37)
+    found, tried = search_cuda(probe, meter, lambda _t: None)
+    assert found == 37
+    assert sizes[:7] == [1, 2, 4, 8, 16, 32, 64] and len(sizes) == 7 + 5  # bisect 32..64: 48, 40, 36, 38, 37
+    assert tried[64] is None and tried[37] == 10 + 3700
+    probe, sizes = _fake_probe(FakeMeter(), limit=10**6, cap=20)
+    assert search_cuda(probe, FakeMeter(), lambda _t: None)[0] == 20 and max(sizes) == 20  # capped at the items
+    probe, _ = _fake_probe(FakeMeter(), limit=0)
+    assert search_cuda(probe, FakeMeter(), lambda _t: None)[0] == 0  # not even one item fits
+
+
+def test_cpu_fit_extrapolates_two_batches_to_the_available_ram(monkeypatch):
+    import gpt_sovits.train.estimate as est
+
+    monkeypatch.setattr(est, "available_ram", lambda: 10 * 2**30)
+    meter = FakeMeter(base=2**30, fixed=200 * 2**20, per_item=300 * 2**20)
+    probe, sizes = _fake_probe(meter, limit=10**6)
+    found, growth, per_item = est.fit_cpu(probe, meter, 0.85, lambda _t: None)
+    assert sizes == [1, 1, 3]  # a first step allocates the optimiser state, then the two measured
+    assert per_item == 300 * 2**20 and growth == {1: 500 * 2**20, 3: 1100 * 2**20}
+    assert found == int((0.85 * 10 * 2**30 - 200 * 2**20) / (300 * 2**20))  # 28
+    probe, _ = _fake_probe(meter, limit=10**6, cap=12)
+    assert est.fit_cpu(probe, meter, 0.85, lambda _t: None)[0] == 12  # never more than the items
+
 def test_a_step_failing_mid_way_leaves_a_usable_loss_scaler():
     """fp16: out of memory between unscale_ and update would make every later step refuse; the scale carries over."""
     from gpt_sovits.train.estimate import Scaler
