@@ -173,6 +173,27 @@ def test_disk_counts_follow_the_trainers_save_rules():
     assert kept_sets(3, 1) == 2 and kept_sets(1, 1) == 1 and kept_sets(5, 0) == 5
 
 
+def test_the_tabs_settings_reach_the_estimate(tmp_path):
+    """Per-trainer "keep latest only" / "save weights every time" / DPO / pretrained files, as the tab spells them."""
+    import argparse
+
+    from gpt_sovits.train import estimate as est
+    from gpt_sovits.ui.context import UiContext
+    from gpt_sovits.ui.tabs.train import estimate_request
+
+    values = {**_form_values(EXP), "gpt_keep_latest": False, "sovits_save_weights": False, "dpo": True,
+              "sovits_save_every": 3, "pre_gpt": str(tmp_path / "my_gpt.ckpt")}
+    argv = [str(a) for a in estimate_request(UiContext.create(str(tmp_path)), values).argv[4:]]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    est.configure(parser)
+    opts = est.options_from_args(parser.parse_args(argv))
+    assert opts.keep_all == ("gpt",) and opts.final_weights_only == ("sovits",) and opts.dpo
+    assert opts.sovits_save_every == 3 and opts.pretrained_gpt == tmp_path / "my_gpt.ckpt" and opts.pretrained_g is None
+    assert est.keep_of("gpt", opts) == 0 and est.keep_of("sovits", opts) == 1
+    assert est.weights_written("sovits", 4, opts) == 1 and est.weights_written("gpt", 4, opts) == 4
+
+
 def test_unknown_trainer_is_refused(tmp_path):
     from gpt_sovits.train.control import TrainingError
 

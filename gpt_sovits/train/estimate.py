@@ -65,7 +65,9 @@ class EstimateOptions:
     sovits_save_every: int = 4
     gpt_save_every: int = 5
     keep_latest: int = 1  # resume sets kept by each trainer (0: all)
+    keep_all: tuple[str, ...] = ()  # trainers that keep every resume set (the tab's "keep latest only" off)
     save_weights: bool = True
+    final_weights_only: tuple[str, ...] = ()  # trainers writing weights after the last epoch only
     steps: int = TIMED_STEPS
     margin: float = MARGIN
     sovits_config: Path | None = None  # as train-sovits --config
@@ -319,7 +321,7 @@ def time_steps(probe: Probe, batch_size: int, steps: int, meter: MemoryMeter, ba
 
 
 def estimate_trainer(probe: Probe, requested: int, epochs: int, opts: EstimateOptions, say: Callable[[str], None],
-                     baseline: int = 0) -> dict[str, Any]:
+                     baseline: int = 0, world: int = 1) -> dict[str, Any]:
     """Batch size that fits, then speed and memory at the batch size the run will use."""
     meter = MemoryMeter(probe.device)
     if probe.device.type == "cuda":
@@ -341,6 +343,9 @@ def estimate_trainer(probe: Probe, requested: int, epochs: int, opts: EstimateOp
         notes.append(f"batch size {requested} does not fit: timed at {max_batch}, the largest that fits")
         batch = max_batch
     say(f"{probe.name}: largest batch that fits {max_batch}; timing {opts.steps} steps at batch {batch}")
+    if world > 1:
+        notes.append(f"{world} processes: each trains 1/{world} of every epoch; timed on {probe.device} alone, "
+                     "without the gradient exchange between GPUs")
     seconds, peak, timed = time_steps(probe, batch, opts.steps, meter, baseline)
     steps_per_epoch = len(probe.epoch_batches(batch))
     result = {
@@ -380,6 +385,18 @@ def save_count(epochs: int, every: int) -> int:
     return len({e for e in range(1, epochs + 1) if e % every == 0} | {epochs})
 
 
+def weights_written(trainer: str, saves: int, opts: EstimateOptions) -> int:
+    """Weights files a run writes: one per save, only the last one, or none."""
+    if not opts.save_weights:
+        return 0
+    return 1 if trainer in opts.final_weights_only else saves
+
+
+def keep_of(trainer: str, opts: EstimateOptions) -> int:
+    """Resume sets a trainer keeps (0: all)."""
+    return 0 if trainer in opts.keep_all else opts.keep_latest
+
+
 def kept_sets(written: int, keep: int) -> int:
     """Resume sets on disk at the peak: those kept, plus the new one written before the oldest is removed."""
     if keep <= 0 or written <= keep:
@@ -389,7 +406,7 @@ def kept_sets(written: int, keep: int) -> int:
 
 # --------------------------------------------------------------------------------------------------- SoVITS
 def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, precision: Precision,
-                 problems: list[str]) -> Probe:
+                 problems: list[str], world: int = 1) -> Probe:
     """The SoVITS trainer's setup (train_sovits): config, items, dataset, sampler, G/D from the pretrained files."""
     from gpt_sovits.dataset.sovits_data import MIN_ITEMS, BucketSampler, SoVITSDataset, collate, scan_items
     from gpt_sovits.models.safe_load import CheckpointError
@@ -440,7 +457,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
     set_epoch_lr(optim_d, float(hps["train"]["lr_decay"]), 1)
 
     def epoch_batches(batch_size: int) -> list[list[int]]:
-        sampler = BucketSampler(dataset.lengths, batch_size)
+        sampler = BucketSampler(dataset.lengths, batch_size, world_size=world, rank=0)
         sampler.set_epoch(1)
         return sampler.batches()
 
@@ -456,7 +473,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
                   + tensor_bytes(net_d.state_dict()) + tensor_bytes(optim_d.state_dict()) + 64 * 1024)
         weights = half_bytes({k: v for k, v in net_g.state_dict().items() if "enc_q" not in k}) + 16 * 1024
         saves = save_count(epochs, opts.sovits_save_every)
-        return resume * kept_sets(saves, opts.keep_latest) + (weights * saves if opts.save_weights else 0)
+        return resume * kept_sets(saves, keep_of("sovits", opts)) + weights * weights_written("sovits", saves, opts)
 
     longest = sorted(range(len(dataset)), key=lambda i: dataset.lengths[i], reverse=True)
     top = data.items[longest[0]]
@@ -470,7 +487,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
 
 # --------------------------------------------------------------------------------------------------- GPT
 def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, precision: Precision,
-              problems: list[str]) -> Probe:
+              problems: list[str], world: int = 1) -> Probe:
     """The GPT trainer's setup (gpt.train): model and config, item selection, repetition, clamp, bucket sampler."""
     from gpt_sovits.dataset.gpt_data import (
         BucketBatchSampler, GPTDataset, clamp_batch_size, collate, read_name2semantic, repeat_small, select_items,
@@ -513,7 +530,7 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
         problems_note = ""
 
     def epoch_batches(batch_size: int) -> list[list[int]]:
-        sampler = BucketBatchSampler(dataset, batch_size)
+        sampler = BucketBatchSampler(dataset, batch_size, 0, world)
         sampler.set_epoch(0)
         return list(sampler)
 
@@ -532,7 +549,7 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
                   + tensor_bytes({n: p.float() for n, p in params.items()}) + 64 * 1024)  # + accumulated gradients
         weights = half_bytes(model.state_dict()) + 16 * 1024
         saves = save_count(epochs, opts.gpt_save_every)
-        return resume * kept_sets(epochs, opts.keep_latest) + (weights * saves if opts.save_weights else 0)
+        return resume * kept_sets(epochs, keep_of("gpt", opts)) + weights * weights_written("gpt", saves, opts)
 
     assert ACCUMULATE == 4  # _try_step relies on batch index 4 being an update batch
     longest = sorted(range(len(dataset)), key=lambda i: len(dataset.items[i].semantic_ids), reverse=True)
@@ -620,14 +637,16 @@ def estimate(opts: EstimateOptions, say: Callable[[str], None] = print) -> tuple
         for trainer in opts.trainers:
             out[trainer] = {"error": formatted_problems[0]}
         return out, EXIT_BAD_DATA
+    devices = [d.strip() for d in str(opts.device or "auto").split(",") if d.strip()] or ["auto"]
+    world = len(devices)  # several GPUs: one process each (torchrun), every one of them like the first
     try:
-        device = resolve_device(opts.device)
+        device = resolve_device(devices[0])
         precision = choose_precision(device, opts.precision)
     except TrainingError as e:  # a device or precision this machine lacks: said in the file the tab shows
         for trainer in opts.trainers:
             out[trainer] = {"error": str(e)}
         return out, e.exit_code
-    out.update(device=str(device), precision=precision.name, margin=opts.margin)
+    out.update(device=str(device), precision=precision.name, margin=opts.margin, processes=world)
     started = time.perf_counter()
     for trainer in opts.trainers:
         requested, epochs = ((opts.sovits_batch_size, opts.sovits_epochs) if trainer == "sovits"
@@ -638,8 +657,8 @@ def estimate(opts: EstimateOptions, say: Callable[[str], None] = print) -> tuple
         meter.reset()  # what the previous trainer freed goes back to the OS first
         baseline = meter.current()
         try:
-            probe = PROBES[trainer](opts, paths, device, precision, out["problems"])
-            out[trainer] = estimate_trainer(probe, requested, epochs, opts, say, baseline)
+            probe = PROBES[trainer](opts, paths, device, precision, out["problems"], world)
+            out[trainer] = estimate_trainer(probe, requested, epochs, opts, say, baseline, world)
         except (TrainingError, MissingFormattedData) as e:
             out[trainer] = {"error": str(e)}
             say(f"{trainer}: {e}")
@@ -666,7 +685,8 @@ def write_json(data: dict[str, Any], path: Path) -> None:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp", required=True, help="experiment name (formatted by 1A into logs/<exp>/)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--device", default="auto",
+                        help="auto, cpu, cuda or cuda:N; several GPUs (cuda:0,cuda:1) as the trainers run them")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--version", default="v2", choices=("v1", "v2"))
     parser.add_argument("--trainers", default=",".join(TRAINERS), help="which to estimate: sovits,gpt (default both)")
@@ -676,8 +696,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gpt-batch-size", type=int, default=8)
     parser.add_argument("--sovits-save-every", type=int, default=4)
     parser.add_argument("--gpt-save-every", type=int, default=5)
-    parser.add_argument("--keep-latest", type=int, default=1, help="resume sets each trainer keeps (0: all)")
+    parser.add_argument("--keep-latest", type=int, default=1,
+                        help="resume sets each trainer keeps (default 1; 0: all)")
+    parser.add_argument("--keep-all", default="", metavar="TRAINERS",
+                        help="trainers (sovits,gpt) that keep every resume set")
     parser.add_argument("--no-weights", action="store_true", help="the runs will write no weights files")
+    parser.add_argument("--final-weights-only", default="", metavar="TRAINERS",
+                        help="trainers (sovits,gpt) that write weights after the last epoch only")
     parser.add_argument("--steps", type=int, default=TIMED_STEPS, help="timed steps per trainer (after a warm-up)")
     parser.add_argument("--margin", type=float, default=MARGIN, help="fraction of the memory found that may be used")
     parser.add_argument("--sovits-config", type=Path, default=None, help="as train-sovits --config")
@@ -691,14 +716,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="where to write the JSON (default logs/<exp>/train_estimate.json)")
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(t.strip().lower() for t in str(text or "").split(",") if t.strip())
+
+
 def options_from_args(args: argparse.Namespace) -> EstimateOptions:
-    trainers = tuple(t.strip().lower() for t in str(args.trainers).split(",") if t.strip())
+    trainers = _names(args.trainers)
     return EstimateOptions(
         root=args.root, exp=args.exp, device=args.device, precision=args.precision, version=args.version,
         trainers=trainers, sovits_epochs=args.sovits_epochs, gpt_epochs=args.gpt_epochs,
         sovits_batch_size=args.sovits_batch_size, gpt_batch_size=args.gpt_batch_size,
         sovits_save_every=args.sovits_save_every, gpt_save_every=args.gpt_save_every, keep_latest=args.keep_latest,
-        save_weights=not args.no_weights, steps=args.steps, margin=args.margin, sovits_config=args.sovits_config,
+        keep_all=_names(args.keep_all), save_weights=not args.no_weights,
+        final_weights_only=_names(args.final_weights_only), steps=args.steps, margin=args.margin,
+        sovits_config=args.sovits_config,
         pretrained_g=args.pretrained_g, pretrained_d=args.pretrained_d, pretrained_gpt=args.pretrained_gpt,
         min_items=args.min_items, dpo=args.dpo,
     )
