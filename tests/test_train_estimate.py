@@ -280,3 +280,14 @@ def test_a_step_failing_mid_way_leaves_a_usable_loss_scaler():
     box.scaler.step(opt)
     box.scaler.update()
     assert box.scaler.get_scale() == scale
+
+
+def test_an_unloadable_pretrained_gpt_is_a_problem_naming_the_file(root, tmp_path):
+    broken = tmp_path / "broken_gpt.ckpt"
+    broken.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    out = tmp_path / "est.json"
+    assert cli_main(["train-estimate", "--root", str(root), "--exp", EXP, "--device", "cpu", "--trainers", "gpt",
+                     "--pretrained-gpt", str(broken), "--output", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert str(broken) in data["gpt"]["error"] and "sovits" not in data
+    assert any(str(broken) in p and "cannot be loaded" in p for p in data["problems"]), data["problems"]

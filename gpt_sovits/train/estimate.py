@@ -151,8 +151,10 @@ class MemoryMeter:
 
 
 def _release(device: torch.device) -> None:
-    gc.collect()
+    """After a probe step (a failed one above all): what it held goes back to CUDA. On the CPU the meter's reset
+    does the same before the next measurement."""
     if device.type == "cuda":
+        gc.collect()
         torch.cuda.empty_cache()
 
 
@@ -448,6 +450,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
         raise TrainingError(f"The pretrained SoVITS generator {pretrained_g} is missing: put upstream's file there "
                             f"({pretrained_g.parent}).", EXIT_BAD_DATA) from None
     except CheckpointError as e:
+        problems.append(f"A pretrained SoVITS file cannot be loaded: {e}")
         raise TrainingError(f"The pretrained SoVITS files cannot be used: {e}", EXIT_BAD_DATA) from None
     optim_g, optim_d = make_optimizers(net_g, net_d, hps["train"])
     scaler = Scaler(precision)
@@ -505,7 +508,12 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
                                  save_every=opts.gpt_save_every, keep_latest=opts.keep_latest,
                                  precision=opts.precision, device=str(device), pretrained=opts.pretrained_gpt,
                                  dpo=opts.dpo, version=opts.version, seed=opts.seed, save_weights=opts.save_weights)
-    model, config, _source = build_model(train_opts, paths)
+    try:
+        model, config, _source = build_model(train_opts, paths)
+    except TrainingError as e:
+        if Path(opts.pretrained_gpt or paths.pretrained_gpt(opts.version)).is_file():  # missing: reported already
+            problems.append(f"The pretrained GPT cannot be loaded: {e}")
+        raise
     max_sec = int(config.get("data", {}).get("max_sec", 54))
     selection = select_items(read_name2text(exp.name2text), read_name2semantic(exp.name2semantic), exp.bert_dir,
                              max_sec=max_sec, version=opts.version)
