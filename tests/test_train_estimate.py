@@ -282,6 +282,7 @@ def test_a_step_failing_mid_way_leaves_a_usable_loss_scaler():
     assert box.scaler.get_scale() == scale
 
 
+@pytest.mark.slow
 def test_an_unloadable_pretrained_gpt_is_a_problem_naming_the_file(root, tmp_path):
     broken = tmp_path / "broken_gpt.ckpt"
     broken.write_bytes(b"PK\x03\x04 this is not a checkpoint")
