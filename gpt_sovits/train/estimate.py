@@ -344,7 +344,7 @@ def estimate_trainer(probe: Probe, requested: int, epochs: int, opts: EstimateOp
     if batch > max_batch:
         notes.append(f"batch size {requested} does not fit: timed at {max_batch}, the largest that fits")
         batch = max_batch
-    say(f"{probe.name}: largest batch that fits {max_batch}; timing {opts.steps} steps at batch {batch}")
+    say(f"{probe.name}: largest batch that fits {max_batch}; timing at least {opts.steps} steps at batch {batch}")
     if world > 1:
         notes.append(f"{world} processes: each trains 1/{world} of every epoch; timed on {probe.device} alone, "
                      "without the gradient exchange between GPUs")
