@@ -18,15 +18,24 @@ BERT_DIR = "chinese-roberta-wwm-ext-large"
 PRETRAINED_SOVITS_G = {
     "v1": "s2G488k.pth",
     "v2": "gsv-v2final-pretrained/s2G2333k.pth",
+    "v2Pro": "v2Pro/s2Gv2Pro.pth",
+    "v2ProPlus": "v2Pro/s2Gv2ProPlus.pth",
 }
-PRETRAINED_SOVITS_D = {
+PRETRAINED_SOVITS_D = {  # upstream derives the D path by replacing "s2G" with "s2D"
     "v1": "s2D488k.pth",
     "v2": "gsv-v2final-pretrained/s2D2333k.pth",
+    "v2Pro": "v2Pro/s2Dv2Pro.pth",
+    "v2ProPlus": "v2Pro/s2Dv2ProPlus.pth",
 }
-PRETRAINED_GPT = {
+PRETRAINED_GPT = {  # v2Pro/v2ProPlus use the v2 GPT architecture with upstream's s1v3.ckpt
     "v1": "s1bert25hz-2kh-longer-epoch=68e-step=50232.ckpt",
     "v2": "gsv-v2final-pretrained/s1bert25hz-5kh-longer-epoch=12-step=369668.ckpt",
+    "v2Pro": "s1v3.ckpt",
+    "v2ProPlus": "s1v3.ckpt",
 }
+# The speaker-verification model (ERes2NetV2) v2Pro/v2ProPlus need for formatting and inference.
+PRETRAINED_SV = "sv/pretrained_eres2netv2w24s4ep4.ckpt"
+LEXICON_FILE = "lexicon.tsv"
 WHISPER_SIZES = (
     "tiny", "tiny.en", "base", "base.en", "small", "small.en", "medium", "medium.en",
     "large-v1", "large-v2", "large-v3", "large-v3-turbo",
@@ -54,11 +63,26 @@ def validate_name(name: str, what: str = "experiment name") -> str:
     return name
 
 
+_UNLISTABLE = re.compile(r"[|\\/\x00-\x1f\x7f]")
+
+
+def safe_file_name(name: str) -> str:
+    """A file name a `.list` line can hold: `|`, control characters and path separators become `_`; any script
+    and everything else is kept."""
+    return _UNLISTABLE.sub("_", name)
+
+
 def resolve_inside(path: str | Path, roots: list[Path] | tuple[Path, ...], what: str = "path") -> Path:
-    """Resolve `path` (following symlinks) and require it to lie inside one of `roots`."""
+    """Resolve `path` (following symlinks) and require it to lie inside one of `roots`.
+
+    A relative path is taken from the first root (the data root), never from the process's working folder: the
+    same rule as the HTTP API, so `datasets/me/me.list` means the same file wherever the WebUI was started."""
     if isinstance(path, str) and not path.strip():
         raise PathError(f"The {what} is empty.")
-    resolved = Path(path).expanduser().resolve()
+    given = Path(path.strip() if isinstance(path, str) else path).expanduser()
+    if not given.is_absolute() and roots:
+        given = Path(roots[0]) / given
+    resolved = given.resolve()
     for root in roots:
         root = Path(root).resolve()
         if resolved == root or root in resolved.parents:
@@ -97,6 +121,11 @@ class ProjectPaths:
         return self.logs / ".jobs"
 
     @property
+    def lexicon(self) -> Path:
+        """The global user lexicon (every experiment and inference may use it; see gpt_sovits.text.lexicon)."""
+        return self.root / LEXICON_FILE
+
+    @property
     def allowed_roots(self) -> tuple[Path, ...]:
         return (self.root,)
 
@@ -120,6 +149,9 @@ class ProjectPaths:
 
     def pretrained_gpt(self, version: str = "v2") -> Path:
         return self.pretrained_models / PRETRAINED_GPT[version]
+
+    def pretrained_sv(self) -> Path:
+        return self.pretrained_models / PRETRAINED_SV
 
     def whisper_dirs(self, size: str) -> list[Path]:
         """Candidate folders for a faster-whisper model, ours first, then upstream's tools/asr/models."""
@@ -166,8 +198,23 @@ class ExperimentPaths:
         return self.dir / "6-name2semantic.tsv"
 
     @property
+    def sv_dir(self) -> Path:
+        """v2Pro/v2ProPlus: one speaker-verification embedding per clip, ``<wav name>.pt``."""
+        return self.dir / "7-sv_cn"
+
+    @property
     def format_manifest(self) -> Path:
         return self.dir / "format_manifest.json"
+
+    @property
+    def lexicon(self) -> Path:
+        """This experiment's user lexicon; its entries override the global one's."""
+        return self.dir / LEXICON_FILE
+
+    @property
+    def format_source(self) -> Path:
+        """Which `.list` the features were formatted from (formatting another list into them needs "replace")."""
+        return self.dir / "format_source.json"
 
     def sovits_logs(self, version: str = "v2") -> Path:
         return self.dir / f"logs_s2_{version}"

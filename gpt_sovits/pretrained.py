@@ -75,7 +75,8 @@ def _item(name: str, path: Path, purpose: str, required: bool, problem: str) -> 
 def pretrained_status(paths: ProjectPaths) -> list[PretrainedItem]:
     """Every expected upstream file with where it belongs and whether it is really there.
 
-    v2 files and the two feature extractors are `required`; v1 files are optional. faster-whisper models are
+    v2 files and the two feature extractors are `required`; v1, v2Pro and v2ProPlus files (and the
+    speaker-verification model those two need) are optional. faster-whisper models are
     listed for every size found (in `pretrained_models/faster-whisper-<size>` or upstream's
     `tools/asr/models/`); if none is found, one optional "faster-whisper-<size>" row says where to put one.
     """
@@ -85,13 +86,16 @@ def pretrained_status(paths: ProjectPaths) -> list[PretrainedItem]:
         _item("chinese-roberta-wwm-ext-large", paths.bert_dir(), "BERT phone features for Chinese text",
               True, _check_hf_folder(paths.bert_dir(), needs_tokenizer=True)),
     ]
-    for version, required in (("v2", True), ("v1", False)):
+    for version, required in (("v2", True), ("v1", False), ("v2Pro", False), ("v2ProPlus", False)):
         for name, path, purpose in (
             ("SoVITS G", paths.pretrained_sovits_g(version), _G_PURPOSE),
             ("SoVITS D", paths.pretrained_sovits_d(version), "SoVITS pretrained discriminator (finetune start)"),
             ("GPT", paths.pretrained_gpt(version), "GPT pretrained model (finetune start)"),
         ):
             items.append(_item(f"{name} {version}", path, purpose, required, _check_file(path)))
+    items.append(_item("speaker verification (ERes2NetV2)", paths.pretrained_sv(),
+                       "v2Pro/v2ProPlus speaker embeddings (1A formatting, inference)", False,
+                       _check_file(paths.pretrained_sv())))
     whisper_found = False
     for size in WHISPER_SIZES:
         for folder in paths.whisper_dirs(size):

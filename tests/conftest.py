@@ -31,6 +31,12 @@ def reference_bundle() -> Path:
 
 
 @pytest.fixture(scope="session")
+def v2pro_bundle() -> Path:
+    """The upstream v2Pro/v2ProPlus reference bundle: $GSV_V2PRO_BUNDLE or the copy in tests/fixtures/bundle_v2pro."""
+    return Path(os.environ.get("GSV_V2PRO_BUNDLE", FIXTURES / "bundle_v2pro"))
+
+
+@pytest.fixture(scope="session")
 def tiny_pretrained(tmp_path_factory) -> Path:
     """A temp data root (pass it to `ProjectPaths(root)`) whose pretrained_models/ holds the tiny random models.
 

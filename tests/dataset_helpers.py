@@ -83,10 +83,11 @@ def write_list(path: Path, folder: Path, clips: list[Clip] = CLIPS) -> Path:
 
 
 def output_files(exp_dir: Path) -> dict[str, int]:
-    """Every file under the experiment folder (relative name → mtime_ns), manifest excluded."""
+    """Every file under the experiment folder (relative name → mtime_ns), manifest and source record excluded."""
     return {
         p.relative_to(exp_dir).as_posix(): p.stat().st_mtime_ns
-        for p in sorted(exp_dir.rglob("*")) if p.is_file() and p.name != "format_manifest.json"
+        for p in sorted(exp_dir.rglob("*")) if p.is_file() and p.name not in ("format_manifest.json",
+                                                                              "format_source.json")
     }
 
 

@@ -148,3 +148,42 @@ def test_incomplete_model_folder_names_the_missing_file(tiny_whisper, clips, tmp
 
 def test_transcripts_are_made_safe_for_the_list_format():
     assert clean_transcript(" a|b\nc\x1e d  ") == "a b c d"
+
+
+def test_rerun_keeps_a_corrected_list_and_writes_beside_it(tiny_whisper, clips, tmp_path):
+    from gpt_sovits.asr import history
+    from gpt_sovits.asr.editor import LabelEditor
+
+    out = tmp_path / "speaker1.list"
+    options = AsrOptions(language="en", model_dir=str(tiny_whisper), **FAST)
+    transcribe_folder(clips, out, ProjectPaths(tmp_path), options)
+    again = transcribe_folder(clips, out, ProjectPaths(tmp_path), options)  # ASR's own, untouched output: replaced
+    assert again.list_path == out and again.kept is None
+    LabelEditor(out).edit(0, text="corrected by hand")
+    corrected = out.read_bytes()
+
+    report = transcribe_folder(clips, out, ProjectPaths(tmp_path), options)
+    assert out.read_bytes() == corrected  # the corrections are intact
+    beside = tmp_path / "speaker1.asr-1.list"
+    assert report.list_path == beside and report.kept == out
+    assert [e.text for e in read_list(beside)] == [SCRIPT_TEXT] * len(SENTENCES)
+    assert (tmp_path / "speaker1.asr-1.list.asr.json").is_file()
+    assert "KEPT" in report.summary() and "speaker1.asr-1.list" in report.summary()
+
+    replaced = transcribe_folder(clips, out, ProjectPaths(tmp_path), options, replace=True)
+    assert replaced.list_path == out and read_list(out)[0].text == SCRIPT_TEXT
+    assert any(history.content(out, v) == corrected for v in history.versions(out))  # still in the history
+    assert "transcribed 4 clips" in LabelEditor(out).undo()  # Undo takes the replacement back
+    assert read_list(out)[0].text == "corrected by hand"
+
+
+def test_clips_a_list_cannot_name_are_listed_and_the_rest_written(tiny_whisper, clips, tmp_path):
+    folder = tmp_path / "odd"
+    shutil.copytree(clips, folder)
+    (folder / "clip0.wav").rename(folder / "a|b.wav")
+    out = tmp_path / "odd.list"
+    report = transcribe_folder(folder, out, ProjectPaths(tmp_path),
+                               AsrOptions(language="en", model_dir=str(tiny_whisper), **FAST))
+    assert len(read_list(out)) == len(SENTENCES) - 1
+    assert [(p.rsplit("/", 1)[-1], "'|'" in m) for p, m in report.errors] == [("a|b.wav", True)]
+    assert "FAILED" in report.summary()

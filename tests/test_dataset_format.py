@@ -101,6 +101,7 @@ def clone(base: Dataset, tmp_path: Path) -> Dataset:
     list_path = write_list(tmp_path / "copy.list", clips)
     exp = f"{base.exp}_c{_clone_count}"
     shutil.copytree(base.exp_paths.dir, base.paths.experiment(exp).dir)
+    base.paths.experiment(exp).format_source.unlink()  # the copy belongs to copy.list: adopted on its first run
     return Dataset(base.root, clips, list_path, exp)
 
 
@@ -403,7 +404,8 @@ def test_prep_matches_upstream_case_and_skips_loud_clips(reference_bundle):
 
 def test_parse_steps():
     assert parse_steps("semantic,text") == ("text", "semantic")
-    assert parse_steps("all") == ("text", "hubert", "semantic")
+    assert parse_steps("all") == ("text", "hubert", "sv", "semantic")  # sv runs for v2Pro/v2ProPlus only
+    assert parse_steps("sv,b") == ("hubert", "sv")
     assert parse_steps("a,b") == ("text", "hubert")
     with pytest.raises(FormatError):
         parse_steps("bert")
@@ -458,3 +460,34 @@ def test_read_items_paths_languages_and_bad_lines(tmp_path):
     items, _ = read_items(list_path, wav_dir=tmp_path / "w")
     assert {i.audio_path for i in items} == {tmp_path / "w" / n for n in ("a.wav", "b.wav", "c.wav")}
     assert clean_path('"/x/y.wav/"\u202a') == "/x/y.wav"
+
+
+# ---- another list into an existing experiment -------------------------------------------------------------
+
+def test_another_list_is_refused_then_replaces_with_replace(base: Dataset, tmp_path, capsys):
+    ds = clone(base, tmp_path)
+    assert ds.format().succeeded  # adopts the experiment for copy.list
+    before = output_files(ds.exp_paths.dir)
+    other = tmp_path / "other.list"
+    other.write_text("".join(line + "\n" for line in ds.lines()[:2]), encoding="utf-8")
+    with pytest.raises(FormatError, match="formatted from .*copy.list.*replace"):
+        format_dataset(FormatOptions(list_path=other, exp_name=ds.exp, root=ds.root))
+    assert output_files(ds.exp_paths.dir) == before  # A's features intact
+    args = _cli_args(ds)
+    args.list_path = other
+    code = format_cli.run(args)
+    assert code == 2 and "--replace" in capsys.readouterr().err and output_files(ds.exp_paths.dir) == before
+
+    broken = tmp_path / "broken.list"  # replace with a list that produces nothing: the old features come back
+    broken.write_text("missing.wav|s|en|hello\n", encoding="utf-8")
+    report = format_dataset(FormatOptions(list_path=broken, exp_name=ds.exp, root=ds.root, replace=True,
+                                          steps=("hubert",)))
+    assert not report.succeeded and "put back" in report.summary()
+    assert output_files(ds.exp_paths.dir) == before
+
+    report = format_dataset(FormatOptions(list_path=other, exp_name=ds.exp, root=ds.root, replace=True, threads=1))
+    assert report.succeeded and "replaced the features" in report.summary()
+    names = [line.split("\t")[0] for line in ds.exp_paths.name2text.read_text(encoding="utf-8").splitlines()]
+    assert names == [CLIPS[0].name, CLIPS[1].name]  # B's features
+    assert sorted(p.name for p in ds.exp_paths.hubert_dir.iterdir()) == sorted(f"{n}.pt" for n in names)
+    assert not list(ds.exp_paths.dir.glob("replaced-*"))

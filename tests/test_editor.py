@@ -1,4 +1,5 @@
-"""The label editor through its functions: every change saved at once, `.bak` = the state before, undo, crashes."""
+"""The label editor through its functions: every change saved at once as a new version, undo/redo over the list's
+history, crashes, and two pages editing one list (stale values, same row, deleted rows, undo from another page)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gpt_sovits.asr.editor import EditorConflict, EditorError, LabelEditor
+from gpt_sovits.asr import history
+from gpt_sovits.asr.editor import EditorConflict, EditorError, LabelEditor, RowChange, RowConflict
 from gpt_sovits.asr.listfile import ListEntry, read_list, write_list
 
 SR = 32000
@@ -30,15 +32,18 @@ def make_dataset(tmp_path, n=4):
 
 
 def assert_saved(editor, lst, previous: bytes):
-    """The file on disk parses, matches the editor, and `.bak` holds exactly the previous file."""
+    """The file on disk parses, matches the editor, and the version before the newest holds the previous file."""
     assert read_list(lst) == editor.entries
-    assert editor.bak_path.read_bytes() == previous
+    current = history.head(lst)
+    assert current is not None and current.who == "editor" and current.parent is not None
+    parent = next(v for v in history.versions(lst) if v.n == current.parent)
+    assert history.content(lst, parent) == previous
 
 
 def test_edit_delete_and_undo(tmp_path):
     lst, _ = make_dataset(tmp_path)
     ed = LabelEditor(lst)
-    before = lst.read_bytes()
+    before = original = lst.read_bytes()
     ed.edit(1, text="  a better transcript ", lang="EN")
     assert_saved(ed, lst, before)
     assert ed.entries[1].text == "a better transcript" and ed.entries[1].lang == "EN"
@@ -47,6 +52,8 @@ def test_edit_delete_and_undo(tmp_path):
         ed.edit(2, text="left | right")
     with pytest.raises(EditorError, match="Language"):
         ed.edit(2, lang="auto")
+    with pytest.raises(EditorError, match="cannot be empty.*Delete the clip"):
+        ed.edit(2, text="   ")
     assert read_list(lst) == ed.entries  # refused edits changed nothing
 
     before = lst.read_bytes()
@@ -56,11 +63,15 @@ def test_edit_delete_and_undo(tmp_path):
     assert (tmp_path / "clips" / "c0.wav").exists()  # deleting an entry keeps its audio
 
     after_delete = lst.read_bytes()
-    ed.undo()
-    assert lst.read_bytes() == before and ed.bak_path.read_bytes() == after_delete
-    assert len(ed.entries) == 4
-    ed.undo()  # one step only: a second undo redoes
-    assert lst.read_bytes() == after_delete
+    assert "deleted clip(s) #1, #4" in ed.undo()
+    assert lst.read_bytes() == before and len(ed.entries) == 4
+    ed.undo()  # several steps: back to the file as first opened
+    assert lst.read_bytes() == original
+    with pytest.raises(EditorError, match="Nothing to undo"):
+        ed.undo()
+    ed.redo()
+    ed.redo()
+    assert lst.read_bytes() == after_delete and not ed.can_redo
 
 
 def test_merge_writes_a_new_wav_and_keeps_the_originals(tmp_path):
@@ -170,3 +181,75 @@ def test_a_list_with_a_bad_line_is_not_opened(tmp_path):
     lst.write_text("a.wav|s|en|x|y\n")
     with pytest.raises(EditorError, match="bad.list:1"):
         LabelEditor(lst)
+
+
+# ---- two pages on one list ----------------------------------------------------------------------------------------
+
+def page_of(lst):
+    """What a page keeps of what it showed: path and value per row (the editor is reopened for every action)."""
+    return [(e.path, e.text, e.lang) for e in read_list(lst)]
+
+
+def test_a_stale_page_leaving_a_box_unchanged_writes_nothing(tmp_path):
+    lst, _ = make_dataset(tmp_path)
+    page_b = page_of(lst)
+    LabelEditor(lst).apply(RowChange(page_b[1][0], 1, "text 1", "fixed in A"))
+    saved = lst.read_bytes()
+    n_versions = len(history.versions(lst))
+    # page B still shows "text 1"; focusing and leaving the box sends what it shows
+    assert LabelEditor(lst).apply(RowChange(page_b[1][0], 1, "text 1", "text 1")) is None
+    assert lst.read_bytes() == saved and len(history.versions(lst)) == n_versions
+
+
+def test_same_row_edited_in_two_pages_conflicts_and_keeps_both(tmp_path):
+    lst, _ = make_dataset(tmp_path)
+    path = page_of(lst)[2][0]
+    assert LabelEditor(lst).apply(RowChange(path, 2, "text 2", "from A")) == 2
+    with pytest.raises(RowConflict) as info:
+        LabelEditor(lst).apply(RowChange(path, 2, "text 2", "from B"))
+    assert info.value.current == "from A" and info.value.change.now == "from B" and info.value.index == 2
+    assert read_list(lst)[2].text == "from A"
+    # B saw A's text and decides to keep its own: a save that starts from A's value goes through
+    LabelEditor(lst).apply(RowChange(path, 2, "from A", "from B"))
+    assert read_list(lst)[2].text == "from B"
+    assert any(b"from A" in history.content(lst, v) for v in history.versions(lst))  # A's text is in the history
+    # a language change from a stale page conflicts the same way
+    LabelEditor(lst).apply(RowChange(path, 2, "en", "ja", field="lang"))
+    with pytest.raises(RowConflict):
+        LabelEditor(lst).apply(RowChange(path, 2, "en", "zh", field="lang"))
+    assert read_list(lst)[2].lang == "ja"
+
+
+def test_row_deleted_or_moved_while_another_page_types(tmp_path):
+    lst, _ = make_dataset(tmp_path)
+    shown = page_of(lst)
+    LabelEditor(lst).delete([0])  # page A deletes the first clip: every row moves up
+    assert LabelEditor(lst).apply(RowChange(shown[2][0], 2, "text 2", "typed in B")) == 1  # found where it moved
+    assert read_list(lst)[1].text == "typed in B"
+    with pytest.raises(RowConflict, match="deleted") as info:
+        LabelEditor(lst).apply(RowChange(shown[0][0], 0, "text 0", "typed for a deleted clip"))
+    assert info.value.current is None and "typed for a deleted clip" not in lst.read_text()
+
+
+def test_undo_from_another_page_says_which_change_it_undoes_and_redo_restores_it(tmp_path):
+    lst, _ = make_dataset(tmp_path)
+    path = page_of(lst)[1][0]
+    LabelEditor(lst).apply(RowChange(path, 1, "text 1", "A's fix"))
+    message = LabelEditor(lst).undo()  # clicked in page B
+    assert "edited the text of clip #2" in message and "Redo" in message
+    assert read_list(lst)[1].text == "text 1"
+    with pytest.raises(RowConflict):  # A leaves the box with its (now undone) text: told, not silently re-saved
+        LabelEditor(lst).apply(RowChange(path, 1, "A's fix", "A's fix, more"))
+    LabelEditor(lst).redo()
+    assert read_list(lst)[1].text == "A's fix"
+
+
+def test_changes_made_outside_are_kept_as_a_version(tmp_path):
+    lst, _ = make_dataset(tmp_path)
+    LabelEditor(lst).edit(0, text="one")
+    lst.write_text(lst.read_text().replace("text 3", "typed in a text editor"))
+    outside = lst.read_bytes()
+    LabelEditor(lst).edit(1, text="two")
+    assert any(history.content(lst, v) == outside and v.who == "outside" for v in history.versions(lst))
+    LabelEditor(lst).undo()
+    assert lst.read_bytes() == outside

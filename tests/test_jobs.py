@@ -193,3 +193,25 @@ def test_bad_requests_are_refused(tmp_path):
     missing = runner.start("k", "e", ["/nonexistent/program"])
     job = runner.wait(missing.id, timeout=30)
     assert job.status == FAILED and job.exit_code == 127 and "could not start" in job.reason
+
+
+def test_names_with_glob_characters_and_umask_permissions(tmp_path):
+    runner = JobRunner(tmp_path / "jobs")
+    exp_dir = tmp_path / "logs" / "a[1]"
+    made, feature = exp_dir / "2-name2text.txt", exp_dir / "4-cnhubert" / "x[y].wav.pt"
+    job = runner.start("format", "a[1]", py(f"""
+        import os
+        os.makedirs({str(feature.parent)!r}, exist_ok=True)
+        open({str(made)!r}, "w").write("x")
+        open({str(feature)!r}, "w").write("x")
+    """), outputs=[made, str(feature.parent / "*.pt")])
+    job = runner.wait(job.id, timeout=30)
+    assert job.status == SUCCEEDED, job.reason  # `[1]` is part of the name, not a glob character class
+    state = runner.jobs_dir / job.id / "state.json"
+    assert oct(state.stat().st_mode & 0o777) == oct(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

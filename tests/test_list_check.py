@@ -42,7 +42,8 @@ def test_every_kind_of_problem_gets_a_row(tmp_path):
     got = {(p.line_no, p.kind, p.level) for p in report.problems}
     assert got == {
         (2, "basename_collision", "error"), (3, "missing_audio", "error"), (4, "unreadable_audio", "error"),
-        (5, "empty_text", "error"), (6, "unknown_language", "error"), (7, "too_short", "error"),
+        (5, "empty_text", "error"), (6, "unknown_language", "error"), (6, "basename_collision", "error"),
+        (7, "too_short", "error"),
         (8, "too_long", "warning"), (9, "too_long", "error"), (10, "duplicate_line", "error"),
         (11, "bad_line", "error"),
     }

@@ -67,3 +67,19 @@ def test_resolve_audio_path(tmp_path):
     assert resolve_audio_path("C:\\data\\x.wav", None, tmp_path) == tmp_path / "x.wav"
     assert resolve_audio_path("clips/x.wav", tmp_path / "a.list") == tmp_path / "clips" / "x.wav"
     assert resolve_audio_path(str(tmp_path / "y.wav")) == tmp_path / "y.wav"
+
+
+def test_written_files_get_the_umask_mode_or_keep_their_own(tmp_path):
+    import os
+
+    from gpt_sovits.audio.io import atomic_write_bytes
+
+    mask = os.umask(0o027)
+    try:
+        atomic_write_bytes(tmp_path / "new.list", b"x")
+        assert (tmp_path / "new.list").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+        os.chmod(tmp_path / "new.list", 0o664)
+        atomic_write_bytes(tmp_path / "new.list", b"y")
+        assert (tmp_path / "new.list").stat().st_mode & 0o777 == 0o664  # a replaced file keeps its mode
+    finally:
+        os.umask(mask)

@@ -75,3 +75,15 @@ def test_symlink_escaping_the_root_is_refused(tmp_path):
     (root / "real.wav").write_bytes(b"")
     os.symlink(root / "real.wav", root / "alias.wav")
     assert resolve_inside(root / "alias.wav", [root]) == (root / "real.wav").resolve()
+
+
+def test_relative_paths_are_taken_from_the_data_root_not_the_working_folder(tmp_path, monkeypatch):
+    root = tmp_path / "root"
+    (root / "datasets" / "me").mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert resolve_inside("datasets/me", [root]) == (root / "datasets" / "me").resolve()
+    assert resolve_inside(" datasets/me/x.list ", [root]) == (root / "datasets" / "me" / "x.list").resolve()
+    with pytest.raises(PathError):
+        resolve_inside("../elsewhere", [root])

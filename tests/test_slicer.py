@@ -190,3 +190,49 @@ def test_frame_rms_matches_librosa_centre_padded_rms(win, hop):
     ref = librosa.feature.rms(y=y, frame_length=win, hop_length=hop, center=True, pad_mode="constant")[0]
     assert ours.shape == ref.shape
     assert np.allclose(ours, ref, atol=1e-5)
+
+
+def test_block_wise_slicing_equals_slicing_in_memory(tmp_path, monkeypatch):
+    from gpt_sovits.audio import slicer as slicer_module
+    from gpt_sovits.audio.io import load_audio, wav_bytes
+
+    y, _ = burst_recording()
+    src = tmp_path / "long.flac"
+    sf.write(src, np.stack([y, 0.5 * y], axis=1), 44100)  # stereo at another rate: mixed and resampled in blocks
+    monkeypatch.setattr(slicer_module, "BLOCK_SECONDS", 0.7)  # many blocks
+    written = slicer_module.slice_file(src, tmp_path / "out", SliceOptions(max_length_ms=3000))
+    whole = load_audio(src, SR)
+    expected = Slicer(SliceOptions(max_length_ms=3000)).slice(whole)
+    assert [p.name for p in written] == [clip_name(src, c) for c in expected]
+    for path, chunk in zip(written, expected):
+        assert path.read_bytes() == wav_bytes(normalize_chunk(whole[chunk.start:chunk.end], 0.9, 0.25), SR)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)  # no temp left
+
+
+def test_names_a_list_cannot_hold_are_made_safe(tmp_path):
+    src = tmp_path / "a|b\x01c.wav"
+    sf.write(src, np.concatenate([tone(5), silence(1), tone(5)]), SR)
+    report = slice_path(src, tmp_path / "out", SliceOptions(workers=1))
+    assert report.ok and [p.name.split("_0")[0] for p in report.outputs] == ["a_b_c.wav"] * 2
+
+
+def test_slicing_again_into_the_same_folder_is_refused_or_replaces(tmp_path, capsys):
+    from gpt_sovits.audio.slicer import SliceConflict
+
+    src = tmp_path / "rec.wav"
+    sf.write(src, np.concatenate([tone(5), silence(1), tone(5)]), SR)
+    other = tmp_path / "other.wav"
+    sf.write(other, tone(5), SR)
+    out = tmp_path / "out"
+    first = slice_path(src, out, SliceOptions(workers=1)).outputs
+    before = {p.name: p.read_bytes() for p in first}
+    assert slice_path(other, out, SliceOptions(workers=1)).ok  # clips of another recording: no overlap, allowed
+    with pytest.raises(SliceConflict, match="rec.wav.*replace"):
+        slice_path(src, out, SliceOptions(workers=1, min_length_ms=3000))
+    assert cli_main(["slice", str(src), str(out), "--workers", "1"]) == 2
+    assert "already holds 2 clips of rec.wav" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in first} == before
+    report = slice_path(src, out, SliceOptions(workers=1, min_length_ms=3000), replace=True)
+    assert report.moved_aside is not None and report.moved_aside.parent == out
+    assert {p.name: p.read_bytes() for p in report.moved_aside.iterdir()} == before  # kept, not deleted
+    assert "moved to" in report.summary()

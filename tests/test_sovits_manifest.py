@@ -27,9 +27,12 @@ def _expected(manifest: dict) -> list[tuple[str, list[int], str]]:
     return [(k, v["shape"], v["dtype"]) for k, v in manifest["state_dict"].items()]
 
 
-@pytest.mark.parametrize("version", ["v2", "v1"])
+CONFIG_OF = {"v1": "s2.json", "v2": "s2.json", "v2Pro": "s2v2Pro.json", "v2ProPlus": "s2v2ProPlus.json"}
+
+
+@pytest.mark.parametrize("version", ["v2", "v1", "v2Pro", "v2ProPlus"])
 def test_generator_matches_manifest(fixtures_dir, version):
-    hps = json.loads((CONFIGS / "s2.json").read_text())
+    hps = json.loads((CONFIGS / CONFIG_OF[version]).read_text())
     manifest = _manifest(fixtures_dir, f"sovits_{version}_G")
     with torch.device("meta"):
         model = build_synthesizer(hps, version)
@@ -41,7 +44,7 @@ def test_generator_matches_manifest(fixtures_dir, version):
     assert buffers == sorted(manifest["summary"]["buffers"])
 
 
-@pytest.mark.parametrize("version", ["v2", "v2Pro"])
+@pytest.mark.parametrize("version", ["v2", "v2Pro", "v2ProPlus"])
 def test_discriminator_matches_manifest(fixtures_dir, version):
     manifest = _manifest(fixtures_dir, f"sovits_{version}_D")
     with torch.device("meta"):
@@ -49,11 +52,22 @@ def test_discriminator_matches_manifest(fixtures_dir, version):
     assert _layout(model) == _expected(manifest)
 
 
-@pytest.mark.parametrize("version", ["v2Pro", "v2ProPlus", "v3"])
+@pytest.mark.parametrize("version", ["v3", "v4"])
 def test_unsupported_generator_versions_are_refused(version):
     hps = json.loads((CONFIGS / "s2.json").read_text())
     with torch.device("meta"), pytest.raises(ValueError, match="not supported yet"):
         build_synthesizer(hps, version)
+
+
+def test_sv_model_matches_manifest(fixtures_dir):
+    """The speaker-verification ERes2NetV2 at its only (full) size: upstream's 1001 keys, shapes and dtypes."""
+    from gpt_sovits.models.sv import build_eres2netv2
+
+    manifest = _manifest(fixtures_dir, "sv_eres2netv2")
+    with torch.device("meta"):
+        model = build_eres2netv2()
+    assert _layout(model) == _expected(manifest)
+    assert sum(p.numel() for p in model.parameters()) == manifest["summary"]["num_parameters"]
 
 
 def test_config_sections_are_required():

@@ -268,10 +268,10 @@ def test_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_overfitting_two_clips_lowers_the_mel_loss(formatted):
-    """8 steps on one fixed batch of 2 clips (same training segment each step) at lr 2e-3.
+    """6 steps on one fixed batch of 2 clips (same training segment each step) at lr 2e-3.
 
     Without learning the mel loss of a fixed target stays where it starts (only the posterior noise changes);
-    measured here it falls to ~0.57 of its first value in 8 steps (upstream's 1e-4 needs far more steps on the
+    measured here it falls to ~0.6 of its first value in 6 steps (upstream's 1e-4 needs far more steps on the
     random tiny models). Requiring < 0.75 leaves room for float noise while failing a step that does not learn
     (wrong sign, frozen decoder, gradients never applied).
     """
@@ -299,7 +299,7 @@ def test_overfitting_two_clips_lowers_the_mel_loss(formatted):
     gen = torch.Generator().manual_seed(1)
     draws = StepDraws(slice_rand=torch.tensor([0.3, 0.6]))
     mel = [float(train_step(net_g, net_d, optim_g, optim_d, batch, hps, scaler, draws=draws, generator=gen)
-                 .losses["mel"]) for _ in range(8)]
+                 .losses["mel"]) for _ in range(6)]
     assert mel[-1] < 0.75 * mel[0], mel
 
 
@@ -389,3 +389,20 @@ def test_several_gpus_are_launched_through_torchrun():
     assert command[-2:] == ["--device", "cuda"] and "--no-weights" in command and "--exp" in command
     assert env == {"CUDA_VISIBLE_DEVICES": "0,2"}
     assert trainer.torchrun_command(parser.parse_args(["--exp", "me", "--device", "cuda:1"])) is None
+
+
+def test_out_of_memory_names_batch_size_and_longest_clip(formatted, tiny_pretrained, tmp_path, monkeypatch, capsys):
+    from gpt_sovits.train.control import EXIT_OOM
+
+    def out_of_memory(*_args, **_kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer, "train_step", out_of_memory)  # what a too-large batch does on a GPU
+    root = own_copy(formatted, tiny_pretrained, tmp_path, clips=2)
+    opts = trainer.SoVITSTrainOptions(root=root, exp=EXP, config=_config(formatted), epochs=1, batch_size=2,
+                                      min_items=0)
+    code = trainer.run_training(lambda: trainer.train_sovits(opts))
+    err = capsys.readouterr().err
+    assert code == EXIT_OOM, err
+    longest = max(PICK[:2], key=lambda c: (ProjectPaths(root).experiment(EXP).wav32k_dir / c.name).stat().st_size)
+    assert "batch size 2" in err and longest.name in err and "Lower the batch size" in err

@@ -92,3 +92,60 @@ def test_every_string_of_the_three_tabs_has_a_chinese_translation():
         catalogue = json.loads((ui / "locale" / "zh_CN" / f"{tab}.json").read_text(encoding="utf-8"))
         assert keys, tab
         assert keys <= set(catalogue), (tab, sorted(keys - set(catalogue)))
+
+
+def test_label_rows_save_only_real_changes_and_show_conflicts(tmp_path):
+    ctx = UiContext.create(str(tmp_path))
+    clips = tmp_path / "datasets" / "v"
+    clips.mkdir(parents=True)
+    entries = []
+    for i in range(3):
+        sf.write(clips / f"{i}.wav", np.zeros(16000, np.float32), 16000)
+        entries.append(ListEntry(str(clips / f"{i}.wav"), "v", "en", f"t{i}"))
+    lst = clips / "v.list"
+    write_list(lst, entries)
+    opened = {**labels_tab.empty_state(), "list": str(lst)}
+    page_a = labels_tab.run_action(ctx, opened, lambda ed: "")[0]
+    page_b = labels_tab.run_action(ctx, opened, lambda ed: "")[0]
+
+    out = labels_tab.edit_row(ctx, page_a, 1, "text", "fixed by A")
+    assert out[1] == "Saved the text of clip #2." and out[0]["texts"][1] == "fixed by A"
+    saved = lst.read_bytes()
+    out = labels_tab.edit_row(ctx, page_b, 1, "text", "t1")  # B's stale box: focus and leave
+    assert lst.read_bytes() == saved and all(v is gr.skip() or v == gr.skip() for v in out)
+
+    out = labels_tab.edit_row(ctx, page_b, 1, "text", "typed by B")  # same row, both edited
+    assert lst.read_bytes() == saved and out[1].startswith("⚠️")
+    info = out[3 + 5 * 1 + 4]["value"]
+    assert "fixed by A" in info and "typed by B" in info
+    assert out[3 + 5 * 1 + 2] == gr.skip()  # B's text box is left alone: the text stays there
+    page_b = out[0]
+    out = labels_tab.edit_row(ctx, page_b, 1, "text", "typed by B")  # leaving again: still not written
+    assert lst.read_bytes() == saved
+    out = labels_tab.edit_row(ctx, out[0], 1, "text", "typed by B", keep_yours=True)  # Enter: keep mine
+    assert read_list(lst)[1].text == "typed by B"
+
+    out = labels_tab.edit_row(ctx, out[0], 2, "text", "  ")
+    assert "cannot be empty" in out[1] and read_list(lst)[2].text == "t2"
+
+
+def test_slice_tab_uploads_into_raw_and_takes_paths_from_the_data_root(tmp_path, monkeypatch):
+    ctx = UiContext.create(str(tmp_path / "root"))
+    up = tmp_path / "upload"
+    up.mkdir()
+    sf.write(up / "a|b.wav", np.zeros(1600, np.float32), 16000)
+    message, folder = slice_tab.upload(ctx, "voice", [str(up / "a|b.wav")])
+    raw = tmp_path / "root" / "datasets" / "voice" / "raw"
+    assert folder == str(raw) and "1" in message and [p.name for p in raw.iterdir()] == ["a_b.wav"]
+    message, _ = slice_tab.upload(ctx, "voice", [str(up / "a|b.wav")])  # the same file again: stored once
+    assert "already there" in message and len(list(raw.iterdir())) == 1
+    sf.write(up / "a|b.wav", np.ones(1600, np.float32) * 0.1, 16000)  # another file under the same name: kept both
+    slice_tab.upload(ctx, "voice", [str(up / "a|b.wav")])
+    assert sorted(p.name for p in raw.iterdir()) == ["a_b-2.wav", "a_b.wav"]
+    with pytest.raises(PathError):
+        slice_tab.upload(ctx, "", [str(up / "a|b.wav")])
+
+    monkeypatch.chdir(up)  # typed relative paths mean the data root, wherever the WebUI was started
+    assert slice_tab.input_for(ctx, "voice", "") == raw
+    assert slice_tab.input_for(ctx, "", "datasets/voice/raw") == raw.resolve()
+    assert slice_tab.output_dir_for(ctx, "voice", "datasets/voice/clips") == (raw.parent / "clips").resolve()

@@ -152,6 +152,8 @@ class TTSService:
             aux = [a for a in aux.split(",") if a.strip()] if not aux.startswith("[") else json.loads(aux)
         values["aux_ref_audio_paths"] = [self.server_path(str(a), "aux_ref_audio_paths entry") for a in aux]
         values["aux_ref_audio_paths"] += uploads.get("aux_ref_audio", [])
+        if values.get("lexicon"):
+            values["lexicon"] = self.server_path(str(values["lexicon"]), "lexicon")
         try:
             req = TTSRequest(**values)
             req.validate(self.pipeline.version)

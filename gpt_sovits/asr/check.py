@@ -13,7 +13,6 @@ from pathlib import Path
 
 import soundfile as sf
 
-from gpt_sovits.asr.listfile import normalize_lang, read_list_lenient, resolve_audio_path
 from gpt_sovits.audio.io import AudioError, read_audio
 
 MIN_SECONDS = 0.6
@@ -67,7 +66,8 @@ def audio_duration(path: Path) -> float:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     try:
         info = sf.info(str(path))
-        if info.frames > 0 and info.samplerate > 0:
+        # integer PCM cannot hold NaN or inf, so its header is enough; float audio is read to check its samples
+        if info.frames > 0 and info.samplerate > 0 and info.subtype not in ("FLOAT", "DOUBLE"):
             return info.frames / info.samplerate
     except (sf.LibsndfileError, RuntimeError):
         pass
@@ -75,76 +75,74 @@ def audio_duration(path: Path) -> float:
     return data.shape[0] / sr
 
 
-def check_list(list_path: str | Path, audio_dir: str | Path | None = None, read_audio_files: bool = True) -> ListCheckReport:
-    """Check every line of a `.list`; `audio_dir` as in the formatting step (audio = audio_dir/<basename>)."""
+def check_list(list_path: str | Path, audio_dir: str | Path | None = None, read_audio_files: bool = True,
+               root: str | Path | None = None) -> ListCheckReport:
+    """Check every line of a `.list` the way formatting reads it (`gpt_sovits.dataset.items.read_items`: audio
+    looked up in `audio_dir` by file name, else next to the list, then under `root`), so a list with no errors is
+    one formatting accepts. Raises FormatError when the file cannot be read at all (missing, not UTF-8)."""
+    # the formatting step's own reading rules (imported here: the gpt_sovits.dataset package pulls in torch)
+    from gpt_sovits.dataset.items import find_collisions, read_items
+
     list_path = Path(list_path)
     report = ListCheckReport(list_path=list_path)
-    entries_ok, bad_lines = read_list_lenient(list_path)
+    items, bad_lines = read_items(list_path, audio_dir, root)
     for bad in bad_lines:
-        report.problems.append(Problem(bad.line_no, bad.line.split("|", 1)[0], "bad_line", bad.message))
+        report.problems.append(Problem(bad.line_no, bad.line.split("|", 1)[0], "bad_line", bad.reason))
+    if not items:
+        report.problems.append(Problem(0, "", "no_usable_lines", "The list has no usable line; formatting refuses it."))
+    raw_paths = {line_no: line.split("|", 1)[0].strip()
+                 for line_no, line in enumerate(list_path.read_text(encoding="utf-8-sig").splitlines(), start=1)}
 
-    # line numbers of the good entries, in file order (blank and bad lines skipped)
-    good_line_nos = []
-    lines = list_path.read_text(encoding="utf-8-sig").splitlines()
-    bad_nos = {b.line_no for b in bad_lines}
-    for i, line in enumerate(lines, start=1):
-        if line.strip() and i not in bad_nos:
-            good_line_nos.append(i)
-
-    seen_lines: dict[tuple[str, str, str, str], int] = {}
-    by_basename: dict[str, list[tuple[int, str]]] = defaultdict(list)
     per_lang: Counter[str] = Counter()
     secs_lang: dict[str, float] = defaultdict(float)
-    for line_no, entry in zip(good_line_nos, entries_ok):
+    for item in items:
         report.clips += 1
-        key = (entry.path, entry.speaker, entry.lang, entry.text)
-        if key in seen_lines:
-            report.problems.append(Problem(line_no, entry.path, "duplicate_line",
-                                           f"Same line as line {seen_lines[key]}; it would be trained twice."))
-        else:
-            seen_lines[key] = line_no
-        audio = resolve_audio_path(entry.path, list_path, audio_dir)
-        by_basename[audio.name].append((line_no, entry.path))
-        lang = normalize_lang(entry.lang)
-        if lang is None:
-            report.problems.append(Problem(line_no, entry.path, "unknown_language",
-                                           f"Language {entry.lang!r} is not one training accepts (zh, en, ja, ko, "
+        path = raw_paths.get(item.line_no, item.name)
+        if item.lang is None:
+            report.problems.append(Problem(item.line_no, path, "unknown_language",
+                                           f"Language {item.raw_lang!r} is not one training accepts (zh, en, ja, ko, "
                                            "yue, or upstream's spellings ZH JP JA EN KO YUE); the line is skipped."))
-        if not entry.text.strip():
-            report.problems.append(Problem(line_no, entry.path, "empty_text", "The text is empty."))
+        if not item.text.strip():
+            report.problems.append(Problem(item.line_no, path, "empty_text", "The text is empty."))
         if not read_audio_files:
             continue
         try:
-            seconds = audio_duration(audio)
+            seconds = audio_duration(item.audio_path)
         except FileNotFoundError:
-            report.problems.append(Problem(line_no, entry.path, "missing_audio", f"Audio file not found: {audio}"))
+            report.problems.append(Problem(item.line_no, path, "missing_audio",
+                                           f"Audio file not found: {item.audio_path}"))
             continue
         except (AudioError, OSError) as e:
-            report.problems.append(Problem(line_no, entry.path, "unreadable_audio", f"Cannot read the audio: {e}"))
+            report.problems.append(Problem(item.line_no, path, "unreadable_audio", f"Cannot read the audio: {e}"))
             continue
         report.total_seconds += seconds
-        tag = lang or entry.lang
+        tag = item.lang or item.raw_lang
         per_lang[tag] += 1
         secs_lang[tag] += seconds
         if seconds <= MIN_SECONDS:
-            report.problems.append(Problem(line_no, entry.path, "too_short",
+            report.problems.append(Problem(item.line_no, path, "too_short",
                                            f"{seconds:.2f} s: both trainers skip clips of {MIN_SECONDS} s or less."))
         elif seconds > MAX_SECONDS_GPT:
-            report.problems.append(Problem(line_no, entry.path, "too_long",
+            report.problems.append(Problem(item.line_no, path, "too_long",
                                            f"{seconds:.1f} s: both trainers skip clips over {MAX_SECONDS_GPT:.0f} s; "
                                            "slice it."))
         elif seconds > MAX_SECONDS_SOVITS:
-            report.problems.append(Problem(line_no, entry.path, "too_long",
+            report.problems.append(Problem(item.line_no, path, "too_long",
                                            f"{seconds:.1f} s: SoVITS training skips clips over "
                                            f"{MAX_SECONDS_SOVITS:.0f} s (GPT keeps it).", level="warning"))
-    for name, items in by_basename.items():
-        first, first_path = items[0]
-        for line_no, p in items[1:]:
-            if p != first_path:
+    for name, group in find_collisions(items).items():
+        first = group[0]
+        for item in group[1:]:
+            path = raw_paths.get(item.line_no, item.name)
+            if (item.audio_path, item.raw_lang, item.text) == (first.audio_path, first.raw_lang, first.text):
+                report.problems.append(Problem(item.line_no, path, "duplicate_line",
+                                               f"Same line as line {first.line_no}; formatting refuses duplicate "
+                                               "file names. Delete one of them."))
+            else:
                 report.problems.append(Problem(
-                    line_no, p, "basename_collision",
-                    f"Same file name {name!r} as line {first} but a different path; features are keyed by file "
-                    "name, so one would overwrite the other. Rename one of the files."))
+                    item.line_no, path, "basename_collision",
+                    f"Same file name {name!r} as line {first.line_no}; features are keyed by file name, so "
+                    "formatting refuses the list. Rename one of the files or delete one line."))
     report.problems.sort(key=lambda p: (p.line_no, p.kind))
     report.per_language = dict(per_lang)
     report.seconds_per_language = dict(secs_lang)

@@ -1,4 +1,7 @@
-"""Stage `check-list`: `python -m gpt_sovits check-list LIST [--audio-dir DIR]` prints one row per problem."""
+"""Stage `check-list`: `python -m gpt_sovits check-list LIST [--audio-dir DIR]` prints one row per problem.
+
+It reads the list exactly as formatting does, so a list it finds no errors in is one `format` accepts.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import sys
 
 from gpt_sovits.asr.check import check_list
+from gpt_sovits.dataset.items import FormatError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        report = check_list(args.list, args.audio_dir, read_audio_files=not args.no_audio)
-    except (OSError, UnicodeDecodeError) as e:
+        report = check_list(args.list, args.audio_dir, read_audio_files=not args.no_audio, root=args.root)
+    except (OSError, UnicodeDecodeError, FormatError) as e:
         print(f"error: cannot read {args.list}: {e}", file=sys.stderr)
         return 2
     for p in report.problems:

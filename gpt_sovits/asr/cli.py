@@ -37,6 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None, help="cap on tokens per 30 s window")
     parser.add_argument("--speaker", default=None, help="speaker column (default: the input folder's name)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for CTranslate2 (0: its default)")
+    parser.add_argument("--replace", action="store_true",
+                        help="overwrite OUTPUT even if it was corrected since ASR wrote it (its current content is "
+                             "kept in OUTPUT.history/); without it such a list is kept and the result goes beside it "
+                             "as <name>.asr-<n>.list")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             report = transcribe_folder(args.input_dir, Path(args.output), ProjectPaths(args.root), options,
-                                       on_progress)
+                                       on_progress, replace=args.replace)
         except (WhisperModelNotFound, FileNotFoundError) as e:
             bar.message(f"error: {e}", level="error")
             print(f"error: {e}", file=sys.stderr)

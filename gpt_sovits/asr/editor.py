@@ -1,9 +1,12 @@
 """The label editor's core: open a `.list`, page through clips, fix text and language, delete, merge, split, undo.
 
-Every change is saved at once. Before each save the file as it was is copied to `<list>.bak`, and both writes are
-atomic, so a crash leaves the old or the new file, never a truncated one. Undo swaps the file and its `.bak` (one
-step; undoing twice redoes). Audio files are never overwritten: merge and split write new files next to the
-originals and keep them.
+Every change is saved at once, through `gpt_sovits.asr.history`: the previous content is kept as a version in
+`<list>.history/`, writes are atomic (a crash leaves the old or the new file, never a truncated one), and Undo/Redo
+walk those versions. Audio files are never overwritten: merge and split write new files next to the originals.
+
+Several pages (browser tabs, people) may edit one list. A page saves a row with `apply(RowChange)`, which carries
+the value the page started from: nothing is written unless the user really changed it, and when the row on disk is
+no longer that value (or the clip is gone) `RowConflict` says what is there now, so the page can show both.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gpt_sovits.asr import history
 from gpt_sovits.asr.check import ListCheckReport, audio_duration, check_list
 from gpt_sovits.asr.listfile import (
     LANGUAGES,
@@ -22,12 +26,11 @@ from gpt_sovits.asr.listfile import (
     ListFormatError,
     format_list,
     normalize_lang,
-    parse_list_text,
     read_list,
     resolve_audio_path,
 )
 from gpt_sovits.asr.whisper import read_sidecar
-from gpt_sovits.audio.io import AudioError, atomic_write_bytes, load_audio_with_rate, resample, save_wav
+from gpt_sovits.audio.io import AudioError, load_audio_with_rate, resample, save_wav
 
 SORTS = ("list order", "confidence", "shortest first", "longest first")
 CJK_LANGS = {"zh", "ja", "yue"}
@@ -40,6 +43,27 @@ class EditorError(ValueError):
 
 class EditorConflict(EditorError):
     """The file changed on disk since it was opened here; reopen it before editing."""
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """One row saved from a page: where the page showed the clip, the value it started from, the user's value."""
+
+    path: str            # the clip's path as written in the list (identifies the row)
+    index: int           # where the page showed it (a hint: the row may have moved)
+    was: str             # the value the page was rendered with
+    now: str             # the value the user left in the box
+    field: str = "text"  # "text" or "lang"
+
+
+class RowConflict(EditorConflict):
+    """The row on disk is no longer what the page started from (or the clip is gone); nothing was written."""
+
+    def __init__(self, message: str, change: RowChange, current: str | None, index: int | None):
+        super().__init__(message)
+        self.change = change
+        self.current = current  # the value on disk now; None when the clip was deleted
+        self.index = index
 
 
 @dataclass(frozen=True)
@@ -78,12 +102,11 @@ class LabelEditor:
             self.entries: list[ListEntry] = read_list(self.list_path)
         except ListFormatError as e:
             raise EditorError(f"{e} Fix that line in a text editor first (the editor never drops lines).") from None
+        except UnicodeDecodeError as e:
+            raise EditorError(f"{self.list_path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8 "
+                              "first.") from None
         self.confidence = read_sidecar(self.list_path)
         self._durations: dict[Path, float | None] = {}
-
-    @property
-    def bak_path(self) -> Path:
-        return self.list_path.with_name(self.list_path.name + ".bak")
 
     @property
     def digest(self) -> str:
@@ -92,7 +115,11 @@ class LabelEditor:
 
     @property
     def can_undo(self) -> bool:
-        return self.bak_path.is_file()
+        return history.can_undo(self.list_path)
+
+    @property
+    def can_redo(self) -> bool:
+        return history.can_redo(self.list_path)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -138,15 +165,19 @@ class LabelEditor:
         page = min(max(page, 0), n_pages - 1)
         return [self.row(i) for i in order[page * page_size:(page + 1) * page_size]], n_pages
 
-    def check(self) -> ListCheckReport:
-        return check_list(self.list_path, self.audio_dir)
+    def check(self, root: str | Path | None = None) -> ListCheckReport:
+        """The same checks as `check-list` and formatting (`root`: the data root relative clip paths may use)."""
+        return check_list(self.list_path, self.audio_dir, root=root)
 
     # ---- changes (each one saves) ------------------------------------------------------------------------------
     def edit(self, index: int, text: str | None = None, lang: str | None = None) -> None:
-        """Change an entry's text and/or language. Text with '|' or a line break is refused."""
+        """Change an entry's text and/or language. Empty text and text with '|' or a line break are refused."""
         e = self._entry(index)
         new = e
         if text is not None:
+            if not text.strip():
+                raise EditorError(f"The text of clip #{index + 1} cannot be empty: training would skip the clip. "
+                                  "Delete the clip instead if it holds no speech.")
             new = replace(new, text=text.strip())
         if lang is not None:
             if normalize_lang(lang) is None:
@@ -154,14 +185,48 @@ class LabelEditor:
             new = replace(new, lang=lang)
         if new == e:
             return
-        self._save(self.entries[:index] + [new] + self.entries[index + 1:])
+        what = "edited the " + " and ".join(n for n, v in (("text", text), ("language", lang)) if v is not None)
+        self._save(self.entries[:index] + [new] + self.entries[index + 1:], f"{what} of clip #{index + 1}")
+
+    def locate(self, path: str, hint: int) -> int | None:
+        """The row showing clip `path`: at `hint` if it is still there, else its only other row; None if gone."""
+        if 0 <= hint < len(self.entries) and self.entries[hint].path == path:
+            return hint
+        rows = [i for i, e in enumerate(self.entries) if e.path == path]
+        return rows[0] if len(rows) == 1 else None
+
+    def apply(self, change: RowChange) -> int | None:
+        """Save one row as a page saw it; the row index written, or None when the user changed nothing.
+
+        Raises RowConflict (nothing written) when the clip is gone or its value on disk is no longer `change.was`.
+        """
+        norm = (lambda v: v.strip()) if change.field == "text" else (lambda v: v)
+        if norm(change.now or "") == norm(change.was or ""):
+            return None
+        index = self.locate(change.path, change.index)
+        name = Path(change.path).name
+        if index is None:
+            raise RowConflict(f"The clip {name} was deleted or moved elsewhere since this page was shown; your "
+                              f"{change.field} was not saved.", change, None, None)
+        current = getattr(self.entries[index], change.field)
+        if norm(current) == norm(change.now):
+            return index  # someone else already saved the same value
+        if norm(current) != norm(change.was):
+            raise RowConflict(f"Clip #{index + 1} ({name}) was changed elsewhere since this page was shown; your "
+                              f"{change.field} was not saved.", change, current, index)
+        if change.field == "text":
+            self.edit(index, text=change.now)
+        else:
+            self.edit(index, lang=change.now)
+        return index
 
     def delete(self, indices: list[int]) -> None:
         """Remove entries from the list (their audio files stay on disk)."""
         drop = {self._check_index(i) for i in indices}
         if not drop:
             raise EditorError("Select at least one clip to delete.")
-        self._save([e for i, e in enumerate(self.entries) if i not in drop])
+        self._save([e for i, e in enumerate(self.entries) if i not in drop],
+                   f"deleted clip(s) {', '.join(f'#{i + 1}' for i in sorted(drop))}")
 
     def merge(self, indices: list[int], gap_seconds: float = 0.0) -> int:
         """Join consecutive clips into a new wav (originals kept) with `gap_seconds` of silence between them.
@@ -189,7 +254,8 @@ class LabelEditor:
         out = _unique_path(src.parent, f"{src.stem}_merged")
         save_wav(out, np.concatenate(pieces), sr)
         new_entry = replace(merged, path=self._entry_path_for(first.path, out))
-        self._save(self.entries[:idx[0]] + [new_entry] + self.entries[idx[-1] + 1:])
+        self._save(self.entries[:idx[0]] + [new_entry] + self.entries[idx[-1] + 1:],
+                   f"merged clips #{idx[0] + 1}-#{idx[-1] + 1}")
         return idx[0]
 
     def split(self, index: int, at_seconds: float) -> tuple[int, int]:
@@ -208,23 +274,26 @@ class LabelEditor:
         save_wav(second, audio[cut:], sr)
         a = replace(e, path=self._entry_path_for(e.path, first))
         b = replace(e, path=self._entry_path_for(e.path, second))
-        self._save(self.entries[:index] + [a, b] + self.entries[index + 1:])
+        self._save(self.entries[:index] + [a, b] + self.entries[index + 1:], f"split clip #{index + 1}")
         return index, index + 1
 
-    def undo(self) -> None:
-        """Swap the file with its `.bak` (the state before the last change); a second undo redoes."""
-        if not self.can_undo:
-            raise EditorError("Nothing to undo: there is no backup of this list yet.")
-        previous = self.bak_path.read_bytes()
-        self._check_disk()
+    def undo(self) -> str:
+        """Restore the list as it was before its last change (whoever made it); says which change was undone."""
         try:
-            tmp_entries = parse_list_text(previous.decode("utf-8-sig"), str(self.bak_path))
-        except (ListFormatError, UnicodeDecodeError) as e:
-            raise EditorError(f"The backup cannot be restored: {e}") from None
-        atomic_write_bytes(self.bak_path, self._disk_bytes)
-        atomic_write_bytes(self.list_path, previous)
-        self._disk_bytes = previous
-        self.entries = tmp_entries
+            undone, _ = history.undo(self.list_path)
+        except history.HistoryError as e:
+            raise EditorError(str(e)) from None
+        self.reload()
+        return f"Undone: {undone.describe()}. Redo brings it back."
+
+    def redo(self) -> str:
+        """Go forward again to the change the last Undo took back."""
+        try:
+            done = history.redo(self.list_path)
+        except history.HistoryError as e:
+            raise EditorError(str(e)) from None
+        self.reload()
+        return f"Redone: {done.describe()}."
 
     def reload(self) -> None:
         """Forget unsaved state (there is none) and read the file again, e.g. after it changed on disk."""
@@ -251,21 +320,17 @@ class LabelEditor:
         old = Path(old_entry_path.strip().replace("\\", "/"))
         return str(old.parent / new_file.name) if str(old.parent) != "." else new_file.name
 
-    def _check_disk(self) -> None:
-        current = self.list_path.read_bytes() if self.list_path.exists() else b""
-        if current != self._disk_bytes:
-            raise EditorConflict(f"{self.list_path} was changed by another program since it was opened here; "
-                                 "reopen it (your last change was not saved).")
-
-    def _save(self, entries: list[ListEntry]) -> None:
-        """Back up the file as it is, then write the new content; in-memory state changes only on success."""
+    def _save(self, entries: list[ListEntry], what: str) -> None:
+        """Write the new content as a new version (the old one is kept); in-memory state changes only on success."""
         try:
             data = format_list(entries).encode("utf-8")  # validates every entry before touching the disk
         except ListFormatError as e:
             raise EditorError(str(e)) from None
-        self._check_disk()
-        atomic_write_bytes(self.bak_path, self._disk_bytes)
-        atomic_write_bytes(self.list_path, data)
+        try:
+            history.write_versioned(self.list_path, data, "editor", what, expect=self._disk_bytes)
+        except history.ChangedOnDisk:
+            raise EditorConflict(f"{self.list_path} was changed by another program since it was opened here; "
+                                 "reopen it (your last change was not saved).") from None
         self._disk_bytes = data
         self.entries = entries
 

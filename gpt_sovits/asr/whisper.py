@@ -6,18 +6,25 @@ preprocessor_config.json) found under `pretrained_models/faster-whisper-<size>`,
 fetches one when the user asks for it.
 
 Clips whose detected language training cannot use (anything but zh en ja ko yue) and clips with no speech are not
-written to the `.list`; they are listed in the report and the sidecar for review.
+written to the `.list`; they are listed in the report and the sidecar for review. A clip whose path a `.list` line
+cannot hold (a `|` or a line break in it) is skipped before transcribing and listed with the reason; every other line
+is written.
+
+A list that ASR did not write itself (or that was corrected since) is never overwritten: the new result goes beside it
+as `<name>.asr-<n>.list`, unless `replace=True`; every write keeps the previous content in `<list>.history/`.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gpt_sovits.asr.listfile import LANGUAGES, ListEntry, write_list
+from gpt_sovits.asr import history
+from gpt_sovits.asr.listfile import LANGUAGES, ListEntry, ListFormatError, format_list
 from gpt_sovits.audio.io import AudioError, atomic_write_bytes, load_audio
 from gpt_sovits.paths import WHISPER_SIZES, ProjectPaths
 
@@ -63,6 +70,8 @@ class AsrOptions:
             raise ValueError(f"Unknown precision {self.compute_type!r}; choose one of: {', '.join(COMPUTE_TYPES)}.")
         if self.beam_size < 1:
             raise ValueError("beam_size must be at least 1.")
+        if self.speaker is not None and (not self.speaker.strip() or any(c in self.speaker for c in "|\r\n")):
+            raise ValueError(f"The speaker name {self.speaker!r} must be non-empty without '|' or line breaks.")
 
 
 def download_command(size: str) -> str:
@@ -113,6 +122,10 @@ def resolve_device(device: str, compute_type: str) -> tuple[str, str]:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
+def _safe_field(text: str) -> str:
+    return re.sub(r"\s+", " ", _CONTROL.sub(" ", text.replace("|", "_"))).strip()
+
+
 def clean_transcript(text: str) -> str:
     """One line of text safe for a `.list`: '|' (the field separator) and control characters become spaces."""
     text = _CONTROL.sub(" ", text.replace("|", " "))
@@ -132,6 +145,9 @@ class ClipTranscript:
     language_probability: float | None
 
 
+SUMMARY_LIMIT = 20  # per kind of problem; the sidecar has them all
+
+
 @dataclass
 class AsrReport:
     list_path: Path
@@ -139,12 +155,20 @@ class AsrReport:
     written: list[ClipTranscript] = field(default_factory=list)
     review: list[tuple[ClipTranscript, str]] = field(default_factory=list)  # (clip, why it was held back)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (audio path, message)
+    kept: Path | None = None  # the existing list left untouched (the result was written beside it)
 
     def summary(self) -> str:
         lines = [(f"{len(self.written)} clips written to {self.list_path}; {len(self.review)} held back for review; "
                   f"{len(self.errors)} failed.")]
-        lines += [f"REVIEW {c.path}: {why} (text: {c.text!r})" for c, why in self.review]
-        lines += [f"FAILED {p}: {m}" for p, m in self.errors]
+        if self.kept is not None:
+            lines.append(f"KEPT {self.kept}: it differs from what ASR last wrote there (corrected by hand?), so it was "
+                         f"not overwritten; the new transcripts are in {self.list_path.name} beside it. To overwrite "
+                         "it instead, run again with replace (its current content stays in its .history folder).")
+        for kind, items in (("REVIEW", [f"{c.path}: {why} (text: {c.text!r})" for c, why in self.review]),
+                            ("FAILED", [f"{p}: {m}" for p, m in self.errors])):
+            lines += [f"{kind} {item}" for item in items[:SUMMARY_LIMIT]]
+            if len(items) > SUMMARY_LIMIT:
+                lines.append(f"{kind} ... and {len(items) - SUMMARY_LIMIT} more (all are in {self.sidecar_path.name})")
         return "\n".join(lines)
 
 
@@ -163,6 +187,35 @@ def read_sidecar(list_path: str | Path) -> dict[str, dict]:
         return {}
     clips = data.get("clips") if isinstance(data, dict) else None
     return clips if isinstance(clips, dict) else {}
+
+
+def target_list(output_list: Path, replace: bool) -> tuple[Path, Path | None]:
+    """Where ASR may write: the list itself when new, empty, ASR's own untouched output or `replace`; else the
+    first free `<name>.asr-<n>.list` beside it. Returns (target, the list kept untouched or None)."""
+    if replace or not output_list.is_file() or not output_list.read_bytes().strip() \
+            or history.written_by(output_list, "asr"):
+        return output_list, None
+    n = 1
+    while (candidate := output_list.with_name(f"{output_list.stem}.asr-{n}{output_list.suffix}")).exists():
+        n += 1
+    return candidate, output_list
+
+
+def latest_output(output_list: Path) -> Path | None:
+    """The list an ASR run asked to write `output_list` most recently wrote: the list itself or its newest
+    `<name>.asr-<n>.list` sibling (None when neither exists)."""
+    candidates = [p for p in [output_list, *output_list.parent.glob(f"{glob.escape(output_list.stem)}.asr-*.list")]
+                  if p.is_file()]
+    return max(candidates, key=lambda p: p.stat().st_mtime_ns) if candidates else None
+
+
+def unlistable_reason(path: str) -> str | None:
+    """Why a clip path cannot be a `.list` line (None when it can)."""
+    try:
+        ListEntry(path, "s", "en", "t").validate()
+    except ListFormatError as e:
+        return f"{e} Rename the file (the slicer now writes names without these characters)."
+    return None
 
 
 def list_audio_files(input_dir: str | Path) -> list[Path]:
@@ -217,8 +270,12 @@ def transcribe_folder(
     paths: ProjectPaths,
     options: AsrOptions = AsrOptions(),
     progress: ProgressFn | None = None,
+    replace: bool = False,
 ) -> AsrReport:
-    """Transcribe every audio file in input_dir (sorted) into output_list and its `.asr.json` sidecar."""
+    """Transcribe every audio file in input_dir (sorted) into output_list and its `.asr.json` sidecar.
+
+    An existing list that ASR did not write as it is now is kept, and the result goes beside it (see `target_list`),
+    unless `replace`; either way the list's previous content stays in its history."""
     options.validate()
     files = list_audio_files(input_dir)
     if not files:
@@ -227,11 +284,17 @@ def transcribe_folder(
     transcriber = WhisperTranscriber(model_dir, options)
     output_list = Path(output_list).expanduser()
     report = AsrReport(list_path=output_list, sidecar_path=sidecar_path_for(output_list))
-    speaker = options.speaker or Path(input_dir).expanduser().resolve().name
+    speaker = options.speaker or _safe_field(Path(input_dir).expanduser().resolve().name) or "speaker"
     total = len(files)
     if progress:
         progress(0, total, f"model {model_dir} on {transcriber.device} ({transcriber.compute_type})")
     for done, path in enumerate(files, start=1):
+        why_not = unlistable_reason(str(path.resolve()))
+        if why_not is not None:  # found before transcribing, so no work is thrown away at the end
+            report.errors.append((str(path), why_not))
+            if progress:
+                progress(done, total, f"failed: {path.name}: {why_not}")
+            continue
         try:
             clip = transcriber.transcribe_clip(path)
         except AudioError as e:
@@ -248,7 +311,19 @@ def transcribe_folder(
             report.written.append(clip)
         if progress:
             progress(done, total, f"{path.name}: [{clip.lang}] {clip.text[:60]}")
-    write_list(output_list, [ListEntry(c.path, speaker, c.lang, c.text) for c in report.written])
+    entries = []
+    for clip in list(report.written):  # a line that still cannot be written is listed, never fatal for the rest
+        entry = ListEntry(clip.path, speaker, clip.lang, clip.text)
+        try:
+            entry.validate()
+            entries.append(entry)
+        except ListFormatError as e:
+            report.written.remove(clip)
+            report.review.append((clip, str(e)))
+    target, report.kept = target_list(output_list, replace)
+    report.list_path, report.sidecar_path = target, sidecar_path_for(target)
+    data = format_list(entries).encode("utf-8")
+    history.write_versioned(target, data, "asr", f"transcribed {len(report.written)} clips of {input_dir}")
     sidecar = {
         "model": str(model_dir), "options": asdict(options),
         "clips": {c.path: {k: v for k, v in asdict(c).items() if k != "path"} for c in report.written},

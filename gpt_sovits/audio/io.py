@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import soxr
+
+from gpt_sovits.filemode import mode_for
 
 
 class AudioError(ValueError):
@@ -70,6 +73,79 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
     return data, sr
 
 
+def _soundfile_blocks(path: Path, block_seconds: float) -> tuple[int, Iterator[np.ndarray]]:
+    f = sf.SoundFile(str(path))
+    block_frames = max(1, int(block_seconds * f.samplerate))  # seconds, not frames: a 1 kHz file is no bigger
+
+    def blocks() -> Iterator[np.ndarray]:
+        with f:
+            while True:
+                data = f.read(block_frames, dtype="float32", always_2d=True)  # [T, C]
+                if not len(data):
+                    return
+                yield data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    return f.samplerate, blocks()
+
+
+def _pyav_blocks(path: Path) -> tuple[int, Iterator[np.ndarray]]:
+    import av
+
+    container = av.open(str(path))
+    streams = container.streams.audio
+    if not streams:
+        container.close()
+        raise AudioError(f"{path}: no audio stream")
+    stream = streams[0]
+    sr = stream.codec_context.sample_rate or stream.rate or 0
+    if sr <= 0:
+        container.close()
+        raise AudioError(f"{path}: no sample rate")
+
+    def blocks() -> Iterator[np.ndarray]:
+        resampler = av.AudioResampler(format="flt", layout="mono")
+        with container:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    yield out.to_ndarray().reshape(-1)
+            for out in resampler.resample(None):
+                yield out.to_ndarray().reshape(-1)
+    return sr, blocks()
+
+
+def stream_mono(path: str | Path, sr: int, block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """The file as mono float32 blocks at `sr`, read and resampled block by block (memory does not grow with the
+    length of the recording). Same samples as `load_audio(path, sr)`: soxr's stream equals its one-shot resampler.
+
+    Raises AudioError (before or while yielding) for the files `read_audio` refuses."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes)")
+    try:
+        orig_sr, blocks = _soundfile_blocks(path, block_seconds)
+    except Exception as first:  # mp3/m4a on some libsndfile builds: FFmpeg through PyAV
+        try:
+            orig_sr, blocks = _pyav_blocks(path)
+        except AudioError:
+            raise
+        except Exception as second:
+            raise AudioError(f"{path}: not a readable audio file ({first}; {second})") from second
+    stream = soxr.ResampleStream(orig_sr, sr, 1, dtype="float32", quality="HQ") if orig_sr != sr else None
+    total = 0
+    pending: np.ndarray | None = None  # one block of look-ahead so the last one is flagged `last` for soxr
+    for block in blocks:
+        if not np.isfinite(block).all():
+            raise AudioError(f"{path}: audio contains NaN or infinite samples")
+        total += len(block)
+        if pending is not None:
+            yield pending if stream is None else stream.resample_chunk(pending, last=False)
+        pending = np.ascontiguousarray(block, dtype=np.float32)
+    if total == 0 or pending is None:
+        raise AudioError(f"{path}: no audio samples")
+    yield pending if stream is None else stream.resample_chunk(pending, last=True)
+
+
 def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Resample a 1-D float signal (soxr HQ, as librosa's default)."""
     if orig_sr == target_sr:
@@ -97,11 +173,13 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write a file so that a crash leaves either the old or the new file, never a truncated one."""
+    """Write a file so that a crash leaves either the old or the new file, never a truncated one; the file gets the
+    mode it had, or the one the umask gives a new file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, mode_for(path))  # mkstemp's 0600 would hide the file from the user's group
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gpt_sovits.audio.slicer import SliceOptions, SliceOptionsError, list_inputs, slice_path
+from gpt_sovits.audio.slicer import SliceConflict, SliceOptions, SliceOptionsError, list_inputs, slice_path
 from gpt_sovits.progress import Progress
 
 
@@ -24,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max", dest="norm_max", type=float, default=d.norm_max, help="normalisation peak (0.9)")
     parser.add_argument("--alpha", type=float, default=d.alpha, help="share of the normalised signal (0.25)")
     parser.add_argument("--workers", type=int, default=d.workers, help="worker processes (4)")
+    parser.add_argument("--replace", action="store_true",
+                        help="OUTPUT_DIR holds clips of these recordings from an earlier run: move them into "
+                             "OUTPUT_DIR/replaced-<time>/ and slice again (without it such a run is refused)")
 
 
 def options_from_args(args: argparse.Namespace) -> SliceOptions:
@@ -54,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
             if "failed" in message:
                 bar.message(message, level="error")
 
-        report = slice_path(args.input, args.output_dir, options, on_progress)
+        try:
+            report = slice_path(args.input, args.output_dir, options, on_progress, replace=args.replace)
+        except SliceConflict as e:
+            bar.message(f"error: {e}", level="error")
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     print(report.summary())
     return 0 if report.ok else 1

@@ -3,6 +3,12 @@
 Two things upstream lacks: `max_length` (a chunk longer than it is cut again at its quietest point, so no clip can
 blow up training memory) and the peak normalisation no longer divides by the peak twice when the peak exceeds 1.
 
+Memory does not grow with the recording: it is decoded and resampled block by block into a temporary file of 32 kHz
+float32 samples, the RMS is computed from that file in blocks, and each clip is read back on its own (upstream held
+the whole signal several times over: 2.85 GB for a 3 h, 345 MB file). Clip names are made safe for a `.list` line
+(no `|`, control characters or path separators), and slicing again into a folder that holds clips of the same
+recording is refused unless `replace` moves the old clips into a `replaced-<time>/` subfolder.
+
 Rules, in hop frames (hop = 10 ms by default): frame RMS over a window of `min(min_interval, 4*hop)` samples with
 centre padding; a run of frames under the threshold is a silence. When a silence ends it is cut only if it is a
 leading silence longer than `max_sil_kept`, or if it lasts `min_interval` and the running clip already lasts
@@ -15,18 +21,32 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import multiprocessing
+import re
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from gpt_sovits.audio.io import AudioError, load_audio, save_wav
+from gpt_sovits.audio.io import AudioError, save_wav, stream_mono
+from gpt_sovits.paths import safe_file_name
 
 SLICE_SR = 32000
 
 # progress(done_files, total_files, message)
 ProgressFn = Callable[[int, int, str], None]
+# read(start, end) -> float32 samples [start, end) of the 32 kHz signal
+Reader = Callable[[int, int], np.ndarray]
+BLOCK_SECONDS = 30.0
+SUMMARY_LIMIT = 20  # failed files named in a summary; the rest are counted
+MIN_RECORDING_SECONDS = 0.1  # shorter recordings are refused rather than cut into a uselessly short clip
+
+
+class SliceConflict(ValueError):
+    """The output folder already holds clips of a recording about to be sliced; nothing was written."""
 
 
 class SliceOptionsError(ValueError):
@@ -75,16 +95,24 @@ class Chunk:
 
 def frame_rms(y: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
     """RMS per frame with centre (zero) padding of frame_length//2, as librosa.feature.rms(center=True)."""
+    return frame_rms_of(lambda a, b: y[a:b], len(y), frame_length, hop_length)
+
+
+def frame_rms_of(read: Reader, n: int, frame_length: int, hop_length: int) -> np.ndarray:
+    """`frame_rms` of a signal of `n` samples that is read piece by piece (it may live in a file)."""
     pad = frame_length // 2
-    padded = np.pad(y, (pad, pad))
-    n_frames = 1 + (len(padded) - frame_length) // hop_length
+    n_frames = 1 + (n + 2 * pad - frame_length) // hop_length
     out = np.empty(n_frames, dtype=np.float64)
     # A cumulative sum of squares gives each frame's energy without materialising the frames; it is done in
     # blocks of frames so an hour-long recording needs tens of MB, not a float64 copy of the whole signal.
     block = 8192
     for f0 in range(0, n_frames, block):
         f1 = min(f0 + block, n_frames)
-        seg = padded[f0 * hop_length:(f1 - 1) * hop_length + frame_length].astype(np.float64)
+        p0, p1 = f0 * hop_length, (f1 - 1) * hop_length + frame_length  # in padded coordinates
+        seg = np.zeros(p1 - p0, dtype=np.float64)
+        s0, s1 = max(p0 - pad, 0), min(p1 - pad, n)  # the real samples inside
+        if s1 > s0:
+            seg[s0 - (p0 - pad):s1 - (p0 - pad)] = read(s0, s1)
         csum = np.concatenate([[0.0], np.cumsum(seg * seg)])
         starts = np.arange(f1 - f0) * hop_length
         out[f0:f1] = csum[starts + frame_length] - csum[starts]
@@ -152,10 +180,12 @@ class Slicer:
 
     def chunks(self, y: np.ndarray) -> list[Chunk]:
         """Sample ranges of the clips to keep (before the max_length split)."""
-        n = len(y)
+        return self.chunks_of(lambda a, b: y[a:b], len(y))
+
+    def chunks_of(self, read: Reader, n: int) -> list[Chunk]:
         if (n + self.hop - 1) // self.hop <= self.min_length:
             return [Chunk(0, n)]
-        rms = frame_rms(y, self.win, self.hop)
+        rms = frame_rms_of(read, n, self.win, self.hop)
         tags = self.silences(rms)
         total = len(rms)
         if not tags:
@@ -172,10 +202,14 @@ class Slicer:
 
     def split_long(self, y: np.ndarray, chunk: Chunk) -> list[Chunk]:
         """Cut a chunk longer than max_length at its quietest frames; every piece lasts max_length/2..max_length."""
+        return self.split_long_of(lambda a, b: y[a:b], chunk)
+
+    def split_long_of(self, read: Reader, chunk: Chunk) -> list[Chunk]:
         max_len = self.max_length * self.hop
         if chunk.end - chunk.start <= max_len:
             return [chunk]
-        rms = frame_rms(y[chunk.start:chunk.end], self.win, self.hop)
+        rms = frame_rms_of(lambda a, b: read(chunk.start + a, chunk.start + b), chunk.end - chunk.start, self.win,
+                           self.hop)
         half = max_len // 2
         pieces: list[Chunk] = []
         start = chunk.start
@@ -194,7 +228,10 @@ class Slicer:
         return pieces
 
     def slice(self, y: np.ndarray) -> list[Chunk]:
-        return [piece for c in self.chunks(y) for piece in self.split_long(y, c)]
+        return self.slice_of(lambda a, b: y[a:b], len(y))
+
+    def slice_of(self, read: Reader, n: int) -> list[Chunk]:
+        return [piece for c in self.chunks_of(read, n) for piece in self.split_long_of(read, c)]
 
 
 def normalize_chunk(x: np.ndarray, norm_max: float, alpha: float) -> np.ndarray:
@@ -213,20 +250,53 @@ def normalize_chunk(x: np.ndarray, norm_max: float, alpha: float) -> np.ndarray:
 
 
 def clip_name(source: Path, chunk: Chunk) -> str:
-    """Upstream's naming: `<source file name incl. extension>_<start:010d>_<end:010d>.wav` (32 kHz samples)."""
-    return f"{source.name}_{chunk.start:010d}_{chunk.end:010d}.wav"
+    """Upstream's naming: `<source file name incl. extension>_<start:010d>_<end:010d>.wav` (32 kHz samples), with
+    the characters a `.list` line cannot hold (`|`, control characters, separators) replaced by `_`."""
+    return f"{safe_file_name(source.name)}_{chunk.start:010d}_{chunk.end:010d}.wav"
+
+
+def clips_of(source: Path, output_dir: Path) -> list[Path]:
+    """Clips of `source` already in `output_dir` (by the slicer's naming)."""
+    pattern = re.compile(re.escape(safe_file_name(source.name)) + r"_\d{10}_\d{10}\.wav")
+    if not output_dir.is_dir():
+        return []
+    return sorted(p for p in output_dir.iterdir() if p.is_file() and pattern.fullmatch(p.name))
+
+
+def _decode_to(path: Path, f: BinaryIO) -> int:
+    """Write the recording as 32 kHz mono float32 samples into `f`; returns how many."""
+    n = 0
+    for block in stream_mono(path, SLICE_SR, BLOCK_SECONDS):
+        f.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
+        n += len(block)
+    f.flush()
+    return n
 
 
 def slice_file(path: str | Path, output_dir: str | Path, options: SliceOptions = SliceOptions()) -> list[Path]:
-    """Slice one recording into 32 kHz mono 16-bit clips in output_dir; returns the files written."""
+    """Slice one recording into 32 kHz mono 16-bit clips in output_dir; returns the files written.
+
+    The 32 kHz signal goes to an anonymous temporary file next to the clips, so memory stays flat for any length."""
     path = Path(path)
     output_dir = Path(output_dir)
-    y = load_audio(path, SLICE_SR)
+    output_dir.mkdir(parents=True, exist_ok=True)
     slicer = Slicer(options, SLICE_SR)
     written: list[Path] = []
-    for chunk in slicer.slice(y):
-        clip = normalize_chunk(y[chunk.start:chunk.end], options.norm_max, options.alpha)
-        written.append(save_wav(output_dir / clip_name(path, chunk), clip, SLICE_SR))
+    with tempfile.TemporaryFile(dir=output_dir, prefix=".slicing-") as f:
+        n = _decode_to(path, f)
+        if n < MIN_RECORDING_SECONDS * SLICE_SR:
+            raise AudioError(f"{path}: only {n / SLICE_SR:.3f} s of audio; too short to hold a spoken clip.")
+
+        def read(a: int, b: int) -> np.ndarray:
+            f.seek(a * 4)
+            return np.frombuffer(f.read((b - a) * 4), dtype=np.float32)
+
+        chunks = slicer.slice_of(read, n)
+        if not chunks:
+            raise AudioError(f"{path}: nothing louder than {options.threshold_db:g} dB (silent?); no clips written.")
+        for chunk in chunks:
+            clip = normalize_chunk(read(chunk.start, chunk.end), options.norm_max, options.alpha)
+            written.append(save_wav(output_dir / clip_name(path, chunk), clip, SLICE_SR))
     return written
 
 
@@ -243,6 +313,7 @@ class SliceReport:
     inputs: list[Path] = field(default_factory=list)
     outputs: list[Path] = field(default_factory=list)
     errors: list[SliceError] = field(default_factory=list)
+    moved_aside: Path | None = None  # where `replace` moved the old clips of these recordings
 
     @property
     def ok(self) -> bool:
@@ -250,8 +321,12 @@ class SliceReport:
 
     def summary(self) -> str:
         text = f"{len(self.inputs) - len(self.errors)}/{len(self.inputs)} files sliced into {len(self.outputs)} clips."
+        if self.moved_aside is not None:
+            text += f"\nThe earlier clips of these recordings were moved to {self.moved_aside}."
         if self.errors:
-            text += "\n" + "\n".join(f"FAILED {e.path}: {e.message}" for e in self.errors)
+            text += "\n" + "\n".join(f"FAILED {e.path}: {e.message}" for e in self.errors[:SUMMARY_LIMIT])
+            if len(self.errors) > SUMMARY_LIMIT:
+                text += f"\nFAILED ... and {len(self.errors) - SUMMARY_LIMIT} more files"
         return text
 
     def to_json(self) -> dict:
@@ -287,13 +362,30 @@ def slice_path(
     output_dir: str | Path,
     options: SliceOptions = SliceOptions(),
     progress: ProgressFn | None = None,
+    replace: bool = False,
 ) -> SliceReport:
-    """Slice a file or every file in a folder; failures are collected per file while the rest go on."""
+    """Slice a file or every file in a folder; failures are collected per file while the rest go on.
+
+    Raises SliceConflict when output_dir already holds clips of one of these recordings (old and new clips would
+    overlap), unless `replace`: then those clips are moved into `output_dir/replaced-<time>/` first."""
     options.validate()
     inputs = list_inputs(input_path)
     output_dir = Path(output_dir).expanduser()
+    old = [clip for src in inputs for clip in clips_of(src, output_dir)]
+    if old and not replace:
+        sources = sorted({src.name for src in inputs if clips_of(src, output_dir)})
+        shown = ", ".join(sources[:5]) + (f" and {len(sources) - 5} more" if len(sources) > 5 else "")
+        raise SliceConflict(f"{output_dir} already holds {len(old)} clips of {shown}; slicing again would mix old "
+                            "and new overlapping clips. Choose another output folder, or choose \"replace\" "
+                            "(--replace) to move the old clips into a dated subfolder first.")
     output_dir.mkdir(parents=True, exist_ok=True)
     report = SliceReport(inputs=inputs)
+    if old:
+        aside = output_dir / time.strftime("replaced-%Y%m%d-%H%M%S")
+        aside.mkdir(exist_ok=True)
+        for clip in old:
+            clip.rename(aside / clip.name)
+        report.moved_aside = aside
     total = len(inputs)
     if progress:
         progress(0, total, f"{total} files to slice")

@@ -1,4 +1,4 @@
-"""`python -m gpt_sovits format --list L --exp NAME [--steps text,hubert,semantic] [--workers N] [--device cpu]`
+"""`python -m gpt_sovits format --list L --exp NAME [--steps text,hubert,sv,semantic] [--workers N] [--device cpu]`
 
 Exit status: 0 when every requested step left usable lines (failed lines are listed as warnings), 1 when a step
 produced nothing usable, 2 when the run could not start (bad list, name collisions, missing model).
@@ -18,8 +18,9 @@ from gpt_sovits.paths import PathError
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--list", dest="list_path", type=Path, required=True, help="the .list annotation file")
     parser.add_argument("--exp", required=True, help="experiment name: outputs go to logs/<exp>/")
-    parser.add_argument("--steps", default="text,hubert,semantic",
-                        help="comma-separated steps to run: text (1Aa), hubert (1Ab), semantic (1Ac); default all")
+    parser.add_argument("--steps", default="text,hubert,sv,semantic",
+                        help="comma-separated steps to run: text (1Aa), hubert (1Ab), sv (1Ab speaker embeddings, "
+                             "v2Pro/v2ProPlus only; skipped otherwise), semantic (1Ac); default all")
     parser.add_argument("--wav-dir", type=Path, default=None,
                         help="look every clip up in this folder by file name instead of the list's paths")
     parser.add_argument("--workers", type=int, default=1,
@@ -34,13 +35,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
                            help="store fp16 features (default on CUDA, as upstream)")
     precision.add_argument("--fp32", dest="half", action="store_const", const=False,
                            help="store fp32 features even on CUDA")
-    parser.add_argument("--version", default="v2", choices=("v1", "v2"), help="model version (symbol table)")
+    parser.add_argument("--version", default="v2", choices=("v1", "v2", "v2Pro", "v2ProPlus"),
+                        help="model version (symbol table; v2Pro/v2ProPlus add the speaker-embedding step)")
     parser.add_argument("--bert-dir", type=Path, default=None,
                         help="BERT folder (default pretrained_models/chinese-roberta-wwm-ext-large)")
     parser.add_argument("--hubert-dir", type=Path, default=None,
                         help="HuBERT folder (default pretrained_models/chinese-hubert-base)")
+    parser.add_argument("--replace", action="store_true",
+                        help="format into an experiment that was formatted from a different list, replacing its "
+                             "features (the old ones are moved aside and deleted only when this run succeeds)")
     parser.add_argument("--pretrained-s2g", type=Path, default=None,
                         help="pretrained SoVITS G used for the semantic tokens (default by --version)")
+    parser.add_argument("--sv-model", type=Path, default=None,
+                        help="speaker-verification model for v2Pro/v2ProPlus "
+                             "(default pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt)")
 
 
 def _devices(text: str) -> tuple[str, ...]:
@@ -64,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             wav_dir=args.wav_dir, workers=args.workers, devices=_devices(args.device), threads=args.threads,
             half=args.half,
             version=args.version, bert_dir=args.bert_dir, hubert_dir=args.hubert_dir,
-            pretrained_s2g=args.pretrained_s2g,
+            pretrained_s2g=args.pretrained_s2g, sv_model=args.sv_model, replace=args.replace,
         )
         report = format_dataset(options)
     except (FormatError, PathError) as e:

@@ -1,17 +1,26 @@
-"""1A: format a `.list` into `logs/<exp>/` (2-name2text, 3-bert, 4-cnhubert, 5-wav32k, 6-name2semantic).
+"""1A: format a `.list` into `logs/<exp>/` (2-name2text, 3-bert, 4-cnhubert, 5-wav32k, 6-name2semantic, and for
+v2Pro/v2ProPlus 7-sv_cn: one speaker-verification embedding per clip; that step is skipped for v1/v2).
 
 `format_dataset` runs the requested steps in order. It is incremental: every (line, step) has a key in the manifest
 (see `keys.py`); unchanged lines are reused, changed lines recomputed, and outputs of lines that left the list (or
 whose inputs changed while their step was not run) are deleted, so nothing stale survives. A failing line is
 reported with its reason and the others go on; a step fails only when it leaves no usable line at all.
+
+An experiment remembers the list it was formatted from (`format_source.json`). Formatting a different list into it
+is refused unless `replace` is set; then the old outputs are moved into `replaced-<time>/` and deleted only once the
+new run succeeds (a failed or interrupted run puts them back).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gpt_sovits.audio.io import atomic_write_bytes
 from gpt_sovits.dataset.hashing import FileHashCache
 from gpt_sovits.dataset.items import BadLine, FormatError, FormatItem, check_collisions, read_items
 from gpt_sovits.dataset.keys import KeyMaker
@@ -22,6 +31,8 @@ from gpt_sovits.dataset.steps import (
     HUBERT,
     SEMANTIC,
     STEP_TITLES,
+    SV,
+    SV_VERSIONS,
     TEXT,
     ItemResult,
     StepSettings,
@@ -31,8 +42,10 @@ from gpt_sovits.dataset.steps import (
 )
 from gpt_sovits.paths import ExperimentPaths, ProjectPaths
 from gpt_sovits.progress import Progress
+from gpt_sovits.text.errors import TextFrontendError
+from gpt_sovits.text.lexicon_files import lexicon_files, load_lexicon
 
-ALL_STEPS = (TEXT, HUBERT, SEMANTIC)
+ALL_STEPS = (TEXT, HUBERT, SV, SEMANTIC)
 ProgressFactory = Callable[[int, str], Progress]
 
 
@@ -51,6 +64,8 @@ class FormatOptions:
     bert_dir: Path | None = None      # defaults: the project's pretrained_models/ under upstream's names
     hubert_dir: Path | None = None
     pretrained_s2g: Path | None = None
+    sv_model: Path | None = None      # default: pretrained_models/sv/pretrained_eres2netv2w24s4ep4.ckpt
+    replace: bool = False             # format a different list into an existing experiment (old outputs moved aside)
 
     @property
     def use_half(self) -> bool:
@@ -96,6 +111,7 @@ class FormatReport:
     removed: list[str] = field(default_factory=list)       # lines that left the list: their outputs were deleted
     invalidated: list[str] = field(default_factory=list)   # "name: step" outputs deleted because inputs changed
     bad_lines: list[BadLine] = field(default_factory=list)
+    replaced: str = ""                                     # what happened to the outputs of a replaced list
 
     @property
     def succeeded(self) -> bool:
@@ -120,6 +136,8 @@ class FormatReport:
                          + ", ".join(self.invalidated[:10]) + (" ..." if len(self.invalidated) > 10 else ""))
         if self.bad_lines:
             lines.append(f"{len(self.bad_lines)} line(s) of the list could not be read")
+        if self.replaced:
+            lines.append(self.replaced)
         return "\n".join(lines)
 
 
@@ -134,6 +152,16 @@ class _Formatter:
         unknown = [s for s in options.steps if s not in ALL_STEPS]
         if unknown or not options.steps:
             raise FormatError(f"Unknown step(s) {unknown}; choose from {', '.join(ALL_STEPS)}.")
+        if options.version not in SV_VERSIONS and SV in options.steps:
+            from dataclasses import replace
+
+            options = replace(options, steps=tuple(s for s in options.steps if s != SV))  # v1/v2 train without it
+            if not options.steps:
+                raise FormatError(f"The speaker-embedding step is only for v2Pro/v2ProPlus, not {options.version}.")
+        elif options.version in SV_VERSIONS and HUBERT in options.steps and SV not in options.steps:
+            from dataclasses import replace  # as upstream's step 1b: the Pro versions embed each clip after HuBERT
+
+            options = replace(options, steps=tuple(s for s in ALL_STEPS if s in options.steps or s == SV))
         self.options = options
         self.progress = progress
         paths = ProjectPaths(options.root)
@@ -141,17 +169,77 @@ class _Formatter:
         self.bert_dir = Path(options.bert_dir or paths.bert_dir())
         self.hubert_dir = Path(options.hubert_dir or paths.hubert_dir())
         self.sovits_g = Path(options.pretrained_s2g or paths.pretrained_sovits_g(options.version))
+        self.sv_model = Path(options.sv_model or paths.pretrained_sv())
         items, bad = read_items(options.list_path, options.wav_dir, paths.root)
         if not items:
             reasons = "; ".join(f"line {b.line_no}: {b.reason}" for b in bad[:5])
+            if len(bad) > 5:
+                reasons += f"; and {len(bad) - 5} more bad lines"
             raise FormatError(f"The list {options.list_path} has no usable lines" + (f" ({reasons})." if bad else "."))
         check_collisions(items)
         self.items: list[FormatItem] = items
         self.report = FormatReport(self.exp.dir, bad_lines=bad)
+        try:
+            self.lexicon = load_lexicon(lexicon_files(paths, options.exp_name))
+        except TextFrontendError as e:
+            raise FormatError(f"The user lexicon cannot be read: {e}") from None
+        self.source = str(Path(options.list_path).expanduser().resolve())
+        self.previous_source = self._check_source()
+        self._load_state()
+
+    def _load_state(self) -> None:
         self.manifest = Manifest.load(self.exp.format_manifest)
         self.hashes = FileHashCache(self.manifest.file_hashes)
-        self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, options.use_half,
-                             options.version)
+        self.keys = KeyMaker(self.hashes, self.bert_dir, self.hubert_dir, self.sovits_g, self.options.use_half,
+                             self.options.version, self.sv_model, self.lexicon)
+
+    # ---- which list the experiment belongs to -------------------------------------------------------------
+    def _check_source(self) -> str | None:
+        """The other list this experiment was formatted from (to be replaced), None when it is ours or new."""
+        try:
+            recorded = json.loads(self.exp.format_source.read_text(encoding="utf-8")).get("list")
+        except (OSError, ValueError, AttributeError):
+            recorded = None  # never formatted, or formatted before sources were recorded: adopted
+        if not recorded or recorded == self.source:
+            return None
+        if not self.options.replace:
+            raise FormatError(
+                f"The experiment '{self.exp.name}' holds features formatted from {recorded}; formatting "
+                f"{self.source} into it would replace them. Choose another experiment name, or choose \"replace\" "
+                "(--replace): the old features are moved aside and deleted only when the new run succeeds.")
+        return recorded
+
+    def _outputs_to_move(self) -> list[Path]:
+        e = self.exp
+        return [p for p in (e.name2text, e.bert_dir, e.hubert_dir, e.wav32k_dir, e.sv_dir, e.name2semantic,
+                            e.format_manifest, e.format_source) if p.exists()]
+
+    def _set_aside(self) -> Path:
+        aside = self.exp.dir / time.strftime("replaced-%Y%m%d-%H%M%S")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = aside.with_name(time.strftime("replaced-%Y%m%d-%H%M%S") + f"-{n}")
+        aside.mkdir(parents=True)
+        for path in self._outputs_to_move():
+            path.rename(aside / path.name)
+        self._load_state()  # a fresh start: nothing of the old list is reused
+        return aside
+
+    def _put_back(self, aside: Path) -> None:
+        for path in self._outputs_to_move():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        for path in aside.iterdir():
+            path.rename(self.exp.dir / path.name)
+        aside.rmdir()
+
+    def _record_source(self) -> None:
+        data = json.dumps({"list": self.source}, ensure_ascii=False).encode("utf-8")
+        if not self.exp.format_source.is_file() or self.exp.format_source.read_bytes() != data:
+            atomic_write_bytes(self.exp.format_source, data)
 
     # ---- models -------------------------------------------------------------------------------------------
     def _check_models(self) -> None:
@@ -162,10 +250,12 @@ class _Formatter:
             needed.append(("BERT model folder", self.bert_dir, "--bert-dir"))
         if HUBERT in steps:
             needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
+        if SV in steps:
+            needed.append(("speaker-verification model", self.sv_model, "--sv-model"))
         if SEMANTIC in steps:
             needed.append(("pretrained SoVITS G file", self.sovits_g, "--pretrained-s2g"))
-            if HUBERT not in steps:  # the features' keys say whether they are current
-                needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
+        if (SV in steps or SEMANTIC in steps) and HUBERT not in steps:  # the features' keys say if they are current
+            needed.append(("HuBERT model folder", self.hubert_dir, "--hubert-dir"))
         missing = [f"{what} not found: {path} (put the upstream file there or pass {flag})"
                    for what, path, flag in needed if self.keys.model_hash(path) is None]
         if missing:
@@ -193,7 +283,8 @@ class _Formatter:
                 self._forget(name, step)
             self.manifest.drop(name)
             self.report.removed.append(name)
-        for folder, suffix in ((self.exp.bert_dir, ".pt"), (self.exp.hubert_dir, ".pt"), (self.exp.wav32k_dir, "")):
+        for folder, suffix in ((self.exp.bert_dir, ".pt"), (self.exp.hubert_dir, ".pt"), (self.exp.wav32k_dir, ""),
+                               (self.exp.sv_dir, ".pt")):
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
@@ -209,6 +300,8 @@ class _Formatter:
             return self.keys.text(item)
         if step == HUBERT:
             return self.keys.hubert(item)
+        if step == SV:
+            return self.keys.sv(self.keys.hubert(item))
         return self.keys.semantic(self.keys.hubert(item))
 
     def _is_current(self, item: FormatItem, step: str, key: str | None) -> bool:
@@ -227,7 +320,9 @@ class _Formatter:
                     continue
                 if step == TEXT and item.lang == "zh" and self.keys.model_hash(self.bert_dir) is None:
                     continue  # cannot tell without the BERT files; keep
-                if step in (HUBERT, SEMANTIC) and self.keys.model_hash(self.hubert_dir) is None:
+                if step in (HUBERT, SV, SEMANTIC) and self.keys.model_hash(self.hubert_dir) is None:
+                    continue
+                if step == SV and self.keys.model_hash(self.sv_model) is None:
                     continue
                 if step == SEMANTIC and self.keys.model_hash(self.sovits_g) is None:
                     continue
@@ -248,7 +343,7 @@ class _Formatter:
             tasks: list[Task] = []
             for item in self.items:
                 key = self.expected_key(item, step)
-                if step == SEMANTIC and item.name not in hubert_planned and \
+                if step in (SV, SEMANTIC) and item.name not in hubert_planned and \
                         not self._is_current(item, HUBERT, self.keys.hubert(item)):
                     self._fail_early(report, item, self._no_hubert_reason(item))
                     continue
@@ -264,7 +359,8 @@ class _Formatter:
             if step == HUBERT:
                 hubert_planned = {t.item.name for t in tasks}
             settings = StepSettings(step, self.exp.dir, self._model_path(step), self.options.devices[0],
-                                    self.options.use_half, self.options.version)
+                                    self.options.use_half, self.options.version,
+                                    lexicon=self.lexicon if step == TEXT else None)
             plans.append(StepPlan(settings, tasks))
         return plans
 
@@ -315,7 +411,7 @@ class _Formatter:
             report.failed.sort(key=lambda f: order[f.name])
 
     def _model_path(self, step: str) -> Path:
-        return {TEXT: self.bert_dir, HUBERT: self.hubert_dir, SEMANTIC: self.sovits_g}[step]
+        return {TEXT: self.bert_dir, HUBERT: self.hubert_dir, SV: self.sv_model, SEMANTIC: self.sovits_g}[step]
 
     # ---- merged files -------------------------------------------------------------------------------------
     def write_merged(self) -> None:
@@ -340,14 +436,29 @@ class _Formatter:
     def run(self) -> FormatReport:
         self._check_models()
         self.exp.dir.mkdir(parents=True, exist_ok=True)
-        self._remove_departed()
-        self._invalidate_unrun_steps()
+        aside = self._set_aside() if self.previous_source else None
         try:
-            self.run_plans(self.plan())
-        finally:
-            self.write_merged()
-            self.manifest.file_hashes = self.hashes.pruned()
-            self.manifest.save(self.exp.format_manifest)
+            self._record_source()
+            self._remove_departed()
+            self._invalidate_unrun_steps()
+            try:
+                self.run_plans(self.plan())
+            finally:
+                self.write_merged()
+                self.manifest.file_hashes = self.hashes.pruned()
+                self.manifest.save(self.exp.format_manifest)
+        except BaseException:
+            if aside is not None:
+                self._put_back(aside)
+            raise
+        if aside is not None:
+            if self.report.succeeded:
+                shutil.rmtree(aside)
+                self.report.replaced = f"replaced the features formatted from {self.previous_source}"
+            else:
+                self._put_back(aside)
+                self.report.replaced = (f"the new list produced nothing usable, so the features formatted from "
+                                        f"{self.previous_source} were put back")
         return self.report
 
 
@@ -366,6 +477,11 @@ def format_hubert(options: FormatOptions, progress: ProgressFactory | None = Non
     return format_dataset(_only(options, HUBERT), progress)
 
 
+def format_sv(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
+    """The v2Pro/v2ProPlus speaker-embedding step alone: 7-sv_cn/ (needs 1Ab's 5-wav32k audio)."""
+    return format_dataset(_only(options, SV), progress)
+
+
 def format_semantic(options: FormatOptions, progress: ProgressFactory | None = None) -> FormatReport:
     """1Ac alone: 6-name2semantic.tsv (needs 1Ab's features)."""
     return format_dataset(_only(options, SEMANTIC), progress)
@@ -379,7 +495,7 @@ def _only(options: FormatOptions, step: str) -> FormatOptions:
 
 def parse_steps(text: str | Sequence[str]) -> tuple[str, ...]:
     """`"text,hubert"` or a list → steps in run order; also accepts upstream's names a, b, c."""
-    aliases = {"a": TEXT, "1aa": TEXT, "b": HUBERT, "1ab": HUBERT, "c": SEMANTIC, "1ac": SEMANTIC}
+    aliases = {"a": TEXT, "1aa": TEXT, "b": HUBERT, "1ab": HUBERT, "c": SEMANTIC, "1ac": SEMANTIC, "sv_cn": SV}
     parts = text.split(",") if isinstance(text, str) else list(text)
     chosen = set()
     for part in parts:
@@ -391,8 +507,8 @@ def parse_steps(text: str | Sequence[str]) -> tuple[str, ...]:
             continue
         step = aliases.get(part, part)
         if step not in ALL_STEPS:
-            raise FormatError(f"Unknown step {part!r}; choose from text, hubert, semantic (or all).")
+            raise FormatError(f"Unknown step {part!r}; choose from text, hubert, sv, semantic (or all).")
         chosen.add(step)
     if not chosen:
-        raise FormatError("No step chosen; choose from text, hubert, semantic (or all).")
+        raise FormatError("No step chosen; choose from text, hubert, sv, semantic (or all).")
     return tuple(s for s in ALL_STEPS if s in chosen)

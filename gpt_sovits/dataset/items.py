@@ -13,6 +13,9 @@ from pathlib import Path
 from gpt_sovits.asr.listfile import ListEntry, ListFormatError, normalize_lang, parse_line
 
 
+MESSAGE_LIMIT = 5  # offenders named in one error message; the rest are counted
+
+
 class FormatError(ValueError):
     """The formatting cannot start or produced nothing usable; the message says what to fix."""
 
@@ -110,10 +113,13 @@ def check_collisions(items: list[FormatItem]) -> None:
     if not collisions:
         return
     lines = []
-    for name, group in collisions.items():
-        where = ", ".join(f"line {i.line_no}: {i.audio_path}" for i in group)
-        lines.append(f"  {name}: {where}")
+    for name, group in list(collisions.items())[:MESSAGE_LIMIT]:
+        where = ", ".join(f"line {i.line_no}: {i.audio_path}" for i in group[:MESSAGE_LIMIT])
+        more = f" and {len(group) - MESSAGE_LIMIT} more lines" if len(group) > MESSAGE_LIMIT else ""
+        lines.append(f"  {name}: {where}{more}")
+    if len(collisions) > MESSAGE_LIMIT:
+        lines.append(f"  ... and {len(collisions) - MESSAGE_LIMIT} more shared names (check-list shows them all)")
     raise FormatError(
-        "Several lines use the same audio file name; every output is named after it, so they would overwrite "
-        "each other. Rename the files or remove the duplicate lines:\n" + "\n".join(lines)
+        f"{len(collisions)} audio file name(s) are used by several lines; every output is named after the file, so "
+        "they would overwrite each other. Rename the files or remove the duplicate lines:\n" + "\n".join(lines)
     )

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from gpt_sovits.dataset.steps import HUBERT, SEMANTIC, ItemResult, StepSettings, Task, make_worker, run_task
+from gpt_sovits.dataset.steps import HUBERT, SEMANTIC, SV, ItemResult, StepSettings, Task, make_worker, run_task
 
 ResultCallback = Callable[[ItemResult], None]
 
@@ -45,8 +45,9 @@ def _run_part(plans: list[StepPlan], part: int, parts: int, device: str, emit: R
                 failed_hubert.update(t.item.name for t in mine)
             continue
         for task in mine:
-            if step == SEMANTIC and task.item.name in failed_hubert:
-                result = ItemResult(step, task.item.name, None, "no HuBERT features (step 1Ab failed for this line)")
+            if step in (SV, SEMANTIC) and task.item.name in failed_hubert:
+                result = ItemResult(step, task.item.name, None, "no 32 kHz audio / HuBERT features (step 1Ab failed "
+                                    "for this line)")
             else:
                 result = run_task(worker, task)
             if step == HUBERT and result.error is not None:

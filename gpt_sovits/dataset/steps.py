@@ -1,4 +1,5 @@
-"""The per-line work of the three 1A steps. A worker loads its model once and then turns tasks into results.
+"""The per-line work of the 1A steps (text, hubert, sv for v2Pro/v2ProPlus, semantic). A worker loads its model
+once and then turns tasks into results.
 
 Workers run in the formatting process (one worker) or in child processes (several), so everything they take and
 return is plain picklable data. Output files are written by the worker itself, atomically; the small results (the
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -20,8 +21,13 @@ from gpt_sovits.dataset.items import FormatItem
 from gpt_sovits.dataset.outputs import name2text_line, remove_file, save_tensor
 from gpt_sovits.paths import ExperimentPaths
 
-TEXT, HUBERT, SEMANTIC = "text", "hubert", "semantic"
-STEP_TITLES = {TEXT: "1Aa text + BERT", HUBERT: "1Ab audio + HuBERT", SEMANTIC: "1Ac semantic tokens"}
+if TYPE_CHECKING:
+    from gpt_sovits.text.lexicon import UserLexicon
+
+TEXT, HUBERT, SV, SEMANTIC = "text", "hubert", "sv", "semantic"
+STEP_TITLES = {TEXT: "1Aa text + BERT", HUBERT: "1Ab audio + HuBERT", SV: "1Ab speaker embeddings (v2Pro)",
+               SEMANTIC: "1Ac semantic tokens"}
+SV_VERSIONS = ("v2Pro", "v2ProPlus")  # the model versions whose training reads 7-sv_cn/
 
 
 class LineError(ValueError):
@@ -34,10 +40,11 @@ class StepSettings:
 
     step: str
     exp_dir: Path
-    model_path: Path          # BERT folder (text), HuBERT folder (hubert), pretrained SoVITS G file (semantic)
+    model_path: Path          # BERT folder (text), HuBERT folder (hubert), SV checkpoint (sv), pretrained G (semantic)
     device: str = "cpu"
     half: bool = False        # fp16 outputs, as upstream's is_half (only on CUDA)
     version: str = "v2"       # symbol table used by the text frontend
+    lexicon: UserLexicon | None = None  # text step: the experiment's user lexicon (global + logs/<exp>/lexicon.tsv)
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,17 @@ def wav32k_path(exp: ExperimentPaths, name: str) -> Path:
     return exp.wav32k_dir / name
 
 
+def sv_path(exp: ExperimentPaths, name: str) -> Path:
+    return exp.sv_dir / f"{name}.pt"
+
+
 def _dtype(half: bool) -> torch.dtype:
     return torch.float16 if half else torch.float32
+
+
+def training_text(text: str) -> str:
+    """Upstream's 1-get-text replaces these before cleaning, so the SP2 silence marker never reaches training."""
+    return text.replace("%", "-").replace("￥", ",")
 
 
 class TextWorker:
@@ -100,9 +116,7 @@ class TextWorker:
         item = task.item
         if item.lang is None:
             raise LineError(f"language {item.raw_lang!r} is not supported for training (use zh, en, ja, ko or yue)")
-        # Upstream's 1-get-text replaces these before cleaning, so the SP2 silence marker never reaches training.
-        text = item.text.replace("%", "-").replace("￥", ",")
-        cleaned = clean_text(text, item.lang, self.settings.version)
+        cleaned = clean_text(training_text(item.text), item.lang, self.settings.version, self.settings.lexicon)
         phones = list(cleaned.phones)
         if not phones:
             raise LineError("the text gives no phones")
@@ -166,6 +180,42 @@ class HubertWorker:
         return ItemResult(HUBERT, item.name, record)
 
 
+def sv_input(wav32k_file: Path) -> torch.Tensor:
+    """The SV model's input for a clip, as upstream's 2-get-sv: the 5-wav32k int16 file as float (÷32768), sinc
+    resampled to 16 kHz → ``[1, N16]``."""
+    from gpt_sovits.audio.io import read_audio
+    from gpt_sovits.audio.sinc_resample import sinc_resample
+
+    data, sr = read_audio(wav32k_file)  # PCM16 → int16 / 32768, exactly torchaudio.load's values
+    wave = torch.from_numpy(data[:, 0].copy())[None]
+    return sinc_resample(wave, sr, 16000)
+
+
+class SpeakerWorker:
+    """1Ab for v2Pro/v2ProPlus (upstream's 2-get-sv): 5-wav32k clip → SV embedding ``[1, 20480]`` in 7-sv_cn/."""
+
+    def __init__(self, settings: StepSettings):
+        from gpt_sovits.models.sv import SpeakerEncoder
+
+        self.settings = settings
+        self.exp = ExperimentPaths(settings.exp_dir)
+        self.encoder = SpeakerEncoder.load(settings.model_path, device=settings.device, half=settings.half)
+
+    def process(self, task: Task) -> ItemResult:
+        name = task.item.name
+        source = wav32k_path(self.exp, name)
+        if not source.is_file():
+            raise LineError("no 32 kHz audio in 5-wav32k (run step 1Ab first)")
+        wav16k = sv_input(source)
+        if wav16k.shape[-1] < 400:
+            raise LineError("the clip is too short for the speaker-verification model (under 25 ms)")
+        emb = self.encoder.embed(wav16k)  # [1, 20480]
+        if not torch.isfinite(emb).all():
+            raise LineError("the speaker embedding contains NaN or infinite values")
+        save_tensor(sv_path(self.exp, name), emb.to(_dtype(self.settings.half)))
+        return ItemResult(SV, name, {"key": task.key})
+
+
 class SemanticWorker:
     """1Ac: HuBERT features → the pretrained SoVITS G's ssl_proj + codebook → semantic token ids."""
 
@@ -194,7 +244,7 @@ class SemanticWorker:
         return ItemResult(SEMANTIC, item.name, {"key": task.key, "tokens": " ".join(str(int(i)) for i in ids)})
 
 
-WORKERS = {TEXT: TextWorker, HUBERT: HubertWorker, SEMANTIC: SemanticWorker}
+WORKERS = {TEXT: TextWorker, HUBERT: HubertWorker, SV: SpeakerWorker, SEMANTIC: SemanticWorker}
 
 
 def make_worker(settings: StepSettings) -> StepWorker:
@@ -207,6 +257,8 @@ def step_outputs(exp: ExperimentPaths, step: str, name: str) -> list[Path]:
         return [bert_path(exp, name)]
     if step == HUBERT:
         return [hubert_path(exp, name), wav32k_path(exp, name)]
+    if step == SV:
+        return [sv_path(exp, name)]
     return []
 
 

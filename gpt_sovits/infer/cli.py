@@ -32,6 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pause", type=float, default=0.3, help="seconds of silence after each sentence")
     parser.add_argument("--noise-scale", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=-1, help="-1: random (the seed used is printed)")
+    parser.add_argument("--lexicon", type=Path, default=None,
+                        help="user lexicon file (lang<TAB>word<TAB>phones), e.g. lexicon.tsv or logs/<exp>/lexicon.tsv")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--fast-cpu", action="store_true",
                         help="on a CPU: int8 GPT and bf16 decoder, about 2x faster, not bit-exact with upstream")
@@ -49,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         prompt_lang=args.ref_lang, aux_ref_audio_paths=list(args.aux_ref), top_k=args.top_k, top_p=args.top_p,
         temperature=args.temperature, repetition_penalty=args.repetition_penalty, text_split_method=args.cut,
         speed_factor=args.speed, fragment_interval=args.pause, seed=args.seed, noise_scale=args.noise_scale,
+        lexicon=args.lexicon,
     )
     pipeline = TTSPipeline(paths, device=args.device, fast_cpu=args.fast_cpu)
     try:

@@ -25,9 +25,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from gpt_sovits.audio.io import load_audio, load_audio_with_rate
-from gpt_sovits.audio.sinc_resample import sinc_resample
-from gpt_sovits.audio.spectrogram import spectrogram
+from gpt_sovits.audio.io import load_audio
 from gpt_sovits.infer.hooks import RunHooks
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
 from gpt_sovits.paths import ProjectPaths
@@ -85,6 +83,15 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def _request_lexicon(req: TTSRequest):
+    """The request's user lexicon, read now (a file edited between requests takes effect at once), or None."""
+    if req.lexicon in (None, ""):
+        return None
+    from gpt_sovits.text.lexicon_files import load_lexicon
+
+    return load_lexicon([req.lexicon])
+
+
 class _LRU(OrderedDict):
     def __init__(self, size: int):
         super().__init__()
@@ -125,7 +132,9 @@ class TTSPipeline:
         self._hubert = None
         self._bert = None
         self._prompt_tokens = _LRU(8)  # (sovits path, ref digest) -> LongTensor [1, Tp]
-        self._ref_specs = _LRU(16)  # ref digest -> FloatTensor [1, 1025, T]
+        # (ref digest, spectrogram params, with SV) -> (spec [1, 1025, T], sv_emb [1, 20480] or None)
+        self._ref_specs = _LRU(16)
+        self._sv = None  # speaker-verification model, loaded on the first v2Pro/v2ProPlus reference
         self._prompt_text = _LRU(16)  # (text, lang, version) -> (phones, bert)
 
     # ---- models -------------------------------------------------------------------------------------------------
@@ -184,6 +193,19 @@ class TTSPipeline:
                 self._hubert.model.half()
         return self._hubert
 
+    def sv_encoder(self):
+        """The speaker-verification model v2Pro/v2ProPlus references need (loaded once, like upstream's SV)."""
+        if self._sv is None:
+            from gpt_sovits.models.sv import SpeakerEncoder
+
+            path = self.paths.pretrained_sv()
+            if not path.is_file():
+                raise ModelMissingError(
+                    f"Speaker-verification model missing: v2Pro/v2ProPlus need upstream's "
+                    f"pretrained_eres2netv2w24s4ep4.ckpt at {path}")
+            self._sv = SpeakerEncoder.load(path, device=str(self.device), half=self.half)
+        return self._sv
+
     def bert(self):
         if self._bert is None:
             from gpt_sovits.models.bert import BertFeatureExtractor
@@ -230,63 +252,71 @@ class TTSPipeline:
             return make()  # observed: computed afresh so the intermediates are reported
         return self._prompt_tokens.get_or((str(self.sovits_path), digest, int(silence)), make)
 
+    def reference(self, ref_path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A reference's linear spectrogram ``[1, 1025, T]`` (upstream's get_spepc: sinc resampling, peak limit) and,
+        for v2Pro/v2ProPlus, its SV embedding ``[1, 20480]`` of the same wave at 16 kHz; cached per file content."""
+        from gpt_sovits.infer.reference import read_reference, reference_audio
+
+        data = self.sovits.hps["data"]
+        with_sv = self.sovits.needs_sv
+        params = tuple(int(data[k]) for k in ("sampling_rate", "filter_length", "hop_length", "win_length"))
+
+        def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+            samples, sr = read_reference(ref_path)
+            ref = reference_audio(samples, sr, data, with_sv)
+            emb = self.sv_encoder().embed(ref.wav16k) if with_sv else None
+            return ref.spec.to(self.device, self.dtype), None if emb is None else emb.to(self.device, self.dtype)
+
+        return self._ref_specs.get_or((_file_digest(ref_path), params, with_sv), make)
+
     def reference_spec(self, ref_path: Path) -> torch.Tensor:
-        """Linear spectrogram of a reference at the model's rate, peak-limited as upstream → [1, 1025, T].
+        """Linear spectrogram of a reference at the model's rate, peak-limited as upstream → [1, 1025, T]."""
+        return self.reference(ref_path)[0]
 
-        Resampled with torchaudio's windowed-sinc kernel, as upstream's `get_spepc` (not soxr, which the HuBERT
-        prompt uses): the two differ for references that are not at the model's rate (44.1/48 kHz files).
-        """
-        digest = _file_digest(ref_path)
-
-        def make() -> torch.Tensor:
-            data = self.sovits.hps["data"]
-            audio, sr = load_audio_with_rate(ref_path)
-            y = sinc_resample(torch.from_numpy(np.ascontiguousarray(audio))[None], sr, int(data["sampling_rate"]))
-            peak = float(y.abs().max()) if y.numel() else 0.0
-            if peak > 1.0:
-                y = y / min(2.0, peak)
-            spec = spectrogram(y, data["filter_length"], data["hop_length"], data["win_length"])
-            return spec.to(self.device, self.dtype)
-
-        return self._ref_specs.get_or(digest, make)
-
-    def timbre_specs(self, req: TTSRequest) -> list[torch.Tensor]:
-        """Spectrograms for the timbre: every readable `aux_ref_audio_paths` file, else the main reference.
+    def timbre_references(self, req: TTSRequest) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """(spectrogram, SV embedding or None) for the timbre: every readable `aux_ref_audio_paths` file, else the
+        main reference.
 
         Upstream behaviour kept: an extra reference that cannot be read is skipped (upstream prints the traceback and
         goes on; we log a warning), and when none is usable the main reference is used. The main reference's
         spectrogram is then not part of the average.
         """
-        specs: list[torch.Tensor] = []
+        refs: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         for path in req.aux_ref_audio_paths or []:
             try:
-                specs.append(self.reference_spec(Path(path)))
+                refs.append(self.reference(Path(path)))
             except (OSError, ValueError) as err:  # AudioError is a ValueError
                 log.warning("extra reference %s skipped: %s", path, err)
-        if not specs:
+        if not refs:
             if req.ref_audio_path in (None, ""):
                 raise RequestError("ref_audio_path is required: none of the extra references could be read.")
             main = Path(req.ref_audio_path)
             if not main.is_file():
                 raise RequestError(f"Reference audio not found: {main}")
-            specs = [self.reference_spec(main)]
-        return specs
+            refs = [self.reference(main)]
+        return refs
 
-    def prompt_phones(self, text: str, lang: str, hooks: RunHooks | None = None) -> tuple[list[int], torch.Tensor]:
+    def timbre_specs(self, req: TTSRequest) -> list[torch.Tensor]:
+        return [spec for spec, _ in self.timbre_references(req)]
+
+    def prompt_phones(self, text: str, lang: str, hooks: RunHooks | None = None,
+                      lexicon=None) -> tuple[list[int], torch.Tensor]:
+        from gpt_sovits.text.lexicon_files import fingerprint
+
         def make():
-            result = self._phones_and_bert(text, lang, hooks)
+            result = self._phones_and_bert(text, lang, hooks, lexicon)
             return result.phones, result.bert
 
         if hooks is not None and (hooks.observe is not None or hooks.segmenter is not None):
             return make()
-        return self._prompt_text.get_or((text, lang, self.version), make)
+        return self._prompt_text.get_or((text, lang, self.version, fingerprint(lexicon)), make)
 
-    def _phones_and_bert(self, text: str, lang: str, hooks: RunHooks | None = None):
+    def _phones_and_bert(self, text: str, lang: str, hooks: RunHooks | None = None, lexicon=None):
         from gpt_sovits.text.phones import get_phones_and_bert
 
         needs_bert = lang in ("all_zh", "zh", "auto")
         result = get_phones_and_bert(text, lang, version=self.version, bert=self.bert() if needs_bert else None,
-                                     segmenter=hooks.segmenter if hooks is not None else None)
+                                     lexicon=lexicon, segmenter=hooks.segmenter if hooks is not None else None)
         if hooks is not None:
             hooks.emit("gpb", {"text": text, "language": lang, "phones": list(result.phones),
                                "norm_text": result.norm_text, "bert": result.bert})
@@ -330,6 +360,7 @@ class TTSPipeline:
         with self.lock:
             self._require_models()
             req.validate(self.version)
+            lexicon = _request_lexicon(req)
             seed = int(req.seed) if int(req.seed) >= 0 else random.randrange(2**31)
             if on_seed is not None:
                 on_seed(seed)
@@ -348,8 +379,10 @@ class TTSPipeline:
                     hooks.emit("prompt_semantic", prompt[0])
             pieces = self.sentences(req)
             if not ref_free:
-                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang, hooks)
-            refer_specs = self.timbre_specs(req)
+                phones1, bert1 = self.prompt_phones(prompt_text, req.prompt_lang, hooks, lexicon)
+            references = self.timbre_references(req)
+            refer_specs = [spec for spec, _ in references]
+            sv_embs = [emb for _, emb in references] if self.sovits.needs_sv else None
             if hooks is not None:
                 for i, spec in enumerate(refer_specs):
                     hooks.emit(f"refer{i}", spec)
@@ -357,7 +390,7 @@ class TTSPipeline:
             generator = torch.Generator(device=self.device).manual_seed(seed)
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
             for index, piece in enumerate(pieces):
-                result = self._phones_and_bert(piece, req.text_lang, hooks)
+                result = self._phones_and_bert(piece, req.text_lang, hooks, lexicon)
                 phones2, bert2 = result.phones, result.bert
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
@@ -366,7 +399,8 @@ class TTSPipeline:
                 tokens = gpt.pred_semantic[None]  # [1, 1, T]
                 target = torch.tensor([list(phones2)], dtype=torch.long)
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
-                                             seed + index, noise=hooks.noise_for(index) if hooks is not None else None)
+                                             seed + index, noise=hooks.noise_for(index) if hooks is not None else None,
+                                             sv_embs=sv_embs)
                 if hooks is not None:
                     for name, value in (("text", piece), ("idx", gpt.idx), ("all_phoneme_ids", phones), ("bert", bert),
                                         ("gpt_y", gpt.y), ("pred_semantic", tokens), ("phones2", target),
@@ -410,8 +444,10 @@ class TTSPipeline:
         return self._infer_gpt(phones, bert, prompt, req, generator, early_stop_num).pred_semantic[None]
 
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
-                        noise_scale: float, speed: float, seed: int, noise: torch.Tensor | None = None) -> np.ndarray:
-        """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms → float32 audio.
+                        noise_scale: float, speed: float, seed: int, noise: torch.Tensor | None = None,
+                        sv_embs: list[torch.Tensor] | None = None) -> np.ndarray:
+        """SoVITS stage: tokens [1, 1, T] + target phone ids [1, N] + reference spectrograms (+ their SV embeddings
+        for v2Pro/v2ProPlus) → float32 audio.
 
         The prior noise is drawn from a generator seeded with `seed`, or is `noise` when given (a recorded draw).
         """
@@ -422,5 +458,5 @@ class TTSPipeline:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,
                                              noise_scale=float(noise_scale), speed=float(speed), generator=generator,
-                                             noise=noise)
+                                             noise=noise, sv_emb=sv_embs)
         return audio[0, 0].float().cpu().numpy()

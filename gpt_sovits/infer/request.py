@@ -43,6 +43,8 @@ class TTSRequest:
     noise_scale: float = 0.5
     # Which upstream splitting rules: the classic WebUI's ("inference_webui") or api_v2's ("tts_infer_pack").
     split_variant: str = "inference_webui"
+    # A user lexicon file (lang<TAB>word<TAB>phones, see gpt_sovits.text.lexicon) applied to both texts; None: none.
+    lexicon: str | Path | None = None
 
     def validate(self, version: str = "v2") -> None:
         """Raise RequestError with a message naming the bad field."""

@@ -20,7 +20,7 @@ def _weight_dirs(paths: ProjectPaths, prefix: str) -> list[Path]:
 def list_gpt_weights(paths: ProjectPaths) -> list[Path]:
     """Finetuned `weights/GPT_weights*/*.ckpt` (natural order), then the pretrained GPT files that exist."""
     found = sorted((f for d in _weight_dirs(paths, "GPT_weights") for f in d.glob("*.ckpt")), key=natural_key)
-    found += [paths.pretrained_models / rel for rel in PRETRAINED_GPT.values()
+    found += [paths.pretrained_models / rel for rel in dict.fromkeys(PRETRAINED_GPT.values())
               if (paths.pretrained_models / rel).is_file()]
     return found
 

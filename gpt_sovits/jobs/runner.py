@@ -31,6 +31,7 @@ from typing import Any, Self
 
 from gpt_sovits.jobs import procs
 from gpt_sovits.jobs.layout import EVENTS_FILE, EXIT_CODE_FILE, LOG_FILE, STATE_FILE
+from gpt_sovits.filemode import mode_for
 from gpt_sovits.paths import PROJECT_DIR
 from gpt_sovits.progress import EVENTS_ENV
 
@@ -215,20 +216,26 @@ def read_log_tail(path: Path, lines: int = 40, max_bytes: int = 256 * 1024) -> s
 
 
 def _missing_outputs(outputs: Sequence[str]) -> list[str]:
-    """Declared outputs that do not exist. A pattern with * or ? needs at least one match."""
+    """Declared outputs that do not exist. A file name with * or ? is a pattern that needs at least one match;
+    everything else (`[`, and the folders above the name) is literal, so experiments named `a[1]` work."""
     missing = []
     for out in outputs:
-        if any(c in out for c in "*?["):
-            if not glob.glob(out):
-                missing.append(out)
-        elif not Path(out).exists():
-            missing.append(out)
+        path = Path(out)
+        if path.exists():
+            continue
+        if any(c in path.name for c in "*?"):
+            literal = glob.escape(str(path.parent))
+            pattern = path.name.replace("[", "[[]")
+            if glob.glob(os.path.join(literal, pattern)):
+                continue
+        missing.append(out)
     return missing
 
 
 def _atomic_write_json(path: Path, data: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, mode_for(path))  # not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=1)
         os.replace(tmp, path)

@@ -1,7 +1,8 @@
 """Read and write upstream GPT-SoVITS weight files (WEIGHT_FILES.md), ready-to-use models out, upstream-readable files in.
 
 SoVITS files: `{"weight": fp16 state dict (no enc_q in finetuned files), "config": hps, "info": str}`; v1/v2 are
-plain zips, newer versions carry a 2-byte header (see safe_load). GPT files: `{"weight": fp16 state dict with the
+plain zips, v2Pro/v2ProPlus finetuned files carry upstream's 2-byte header "05"/"06" instead of the zip magic (see
+safe_load; we write it too). GPT files: `{"weight": fp16 state dict with the
 Lightning "model." prefix, "config": s1 yaml dict, "info": str}`. Loading never unpickles code (safe_load); writing
 is atomic and produces plain-dict configs, which upstream's loaders accept.
 """
@@ -37,13 +38,17 @@ __all__ = [
     "save_sovits_weights",
 ]
 
-SUPPORTED_VERSIONS = ("v1", "v2")
+SUPPORTED_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")
+# upstream's my_save2 overwrites the zip magic "PK" with these bytes for the versions it tags on save
+SAVE_HEADERS = {"v2Pro": b"05", "v2ProPlus": b"06"}
 GPT_PREFIX = "model."
 TEXT_EMBEDDING_KEY = "enc_p.text_embedding.weight"
 V1_SYMBOL_ROWS = 322
 V1_PHONEME_VOCAB = 512
 
-# md5 of the first 8192 bytes of upstream's pretrained G files (WEIGHT_FILES.md §1.2) that we recognise but cannot run.
+# md5 of the first 8192 bytes of upstream's official pretrained G files (WEIGHT_FILES.md §1.2): their version, which
+# their bytes alone do not tell (no header). v3/v4 are recognised but cannot run here.
 _PRETRAINED_HASHES = {
     "43797be674a37c1c83ee81081941ed0f": "v3",
     "4f26b9476d0c5033e04162c486074374": "v4",
@@ -55,7 +60,7 @@ _PRETRAINED_HASHES = {
 def _not_supported(path: Path, version: str) -> CheckpointError:
     return CheckpointError(
         f"{path}: this is a GPT-SoVITS {version} SoVITS file. {version} models are not supported yet "
-        f"(this version runs v1 and v2). Pick a v1/v2 SoVITS weight file."
+        f"(this version runs v1, v2, v2Pro and v2ProPlus). Pick one of those SoVITS weight files."
     )
 
 
@@ -63,9 +68,14 @@ def _not_supported(path: Path, version: str) -> CheckpointError:
 class LoadedSoVITS:
     model: nn.Module  # SynthesizerTrn in eval mode, fp32
     hps: dict[str, Any]  # the full s2 config (train/data/model), plain dicts, model.version set
-    version: str  # "v1" | "v2"
+    version: str  # "v1" | "v2" | "v2Pro" | "v2ProPlus"
     info: str | None = None
     path: Path | None = None
+
+    @property
+    def needs_sv(self) -> bool:
+        """v2Pro/v2ProPlus: every reference needs its speaker-verification embedding."""
+        return self.version in PRO_VERSIONS
 
 
 @dataclass
@@ -98,26 +108,44 @@ def _weights(contents: CheckpointContents, path: Path) -> dict[str, torch.Tensor
     return dict(weight)
 
 
-def _sovits_version(contents: CheckpointContents, weight: Mapping[str, torch.Tensor], path: Path) -> str:
-    """v1/v2 by the text-embedding rows; newer versions (header or keys) raise 'not supported yet'."""
+def _pro_version(contents: CheckpointContents, weight: Mapping[str, torch.Tensor]) -> str:
+    """v2Pro or v2ProPlus for an untagged file with SV layers: the config's model.version when it names one, else the
+    decoder's first upsampling kernel (ProPlus widens it to 20 taps; v2Pro keeps v2's 16)."""
+    config = contents.data.get("config")
+    named = config.get("model", {}).get("version") if isinstance(config, dict) else None
+    if named in PRO_VERSIONS:
+        return named
+    ups0 = weight.get("dec.ups.0.weight_v")
+    return "v2ProPlus" if ups0 is not None and ups0.shape[-1] == 20 else "v2Pro"
+
+
+def _sovits_version(contents: CheckpointContents, weight: Mapping[str, torch.Tensor], path: Path,
+                    hashed: str | None = None) -> str:
+    """Version from, in order: the 2-byte header, the official-file md5 (``hashed``), the keys (SV layers → v2Pro
+    family; v3/v4 layers → refused), the text-embedding rows (v1/v2). Never from the file size."""
     versions = contents.header_versions
     if versions is not None and versions[1] not in SUPPORTED_VERSIONS:
         raise _not_supported(path, versions[1] + (" LoRA" if versions[2] else ""))
     if any(k.startswith(("cfm.", "bridge.", "wns1.")) for k in weight) or "lora_rank" in contents.data:
         raise _not_supported(path, "v3/v4")
-    if any(k.startswith(("sv_emb.", "ge_to512.", "prelu.")) for k in weight):
-        ch = weight.get("dec.conv_pre.weight")
-        raise _not_supported(path, "v2ProPlus" if ch is not None and ch.shape[0] == 768 else "v2Pro")
+    has_sv = any(k.startswith(("sv_emb.", "ge_to512.", "prelu.")) for k in weight)
+    claimed = versions[1] if versions is not None else hashed
+    if claimed in PRO_VERSIONS or has_sv:
+        if not has_sv:
+            raise CheckpointError(f"{path}: marked as a {claimed} file but has no sv_emb/ge_to512/prelu weights.")
+        return claimed if claimed in PRO_VERSIONS else _pro_version(contents, weight)
     emb = weight.get(TEXT_EMBEDDING_KEY)
     if emb is None:
         raise CheckpointError(f"{path}: no {TEXT_EMBEDDING_KEY} in the weights: not a SoVITS generator file.")
     return "v1" if emb.shape[0] == V1_SYMBOL_ROWS else "v2"
 
 
-def _check_pretrained_hash(path: Path) -> None:
+def _check_pretrained_hash(path: Path) -> str | None:
+    """The version of an official pretrained file recognised by its md5; v3/v4 ones are refused."""
     version = _PRETRAINED_HASHES.get(_head_md5(path))
-    if version is not None:
+    if version is not None and version not in SUPPORTED_VERSIONS:
         raise _not_supported(path, version)
+    return version
 
 
 def _float_state(weight: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -126,11 +154,10 @@ def _float_state(weight: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _read_sovits(path: Path) -> tuple[CheckpointContents, dict[str, torch.Tensor], dict[str, Any] | None, str]:
-    if path.is_file():
-        _check_pretrained_hash(path)
+    hashed = _check_pretrained_hash(path) if path.is_file() else None
     contents = load_checkpoint(path)
     weight = _weights(contents, path)
-    version = _sovits_version(contents, weight, path)
+    version = _sovits_version(contents, weight, path, hashed)
     config = contents.data.get("config")
     return contents, _float_state(weight), (config if isinstance(config, dict) else None), version
 
@@ -142,7 +169,7 @@ def read_sovits_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[s
 
 
 def detect_sovits_version(path: str | Path) -> str:
-    """"v1" or "v2"; raises CheckpointError ("not supported yet") for v2Pro/v2ProPlus/v3/v4 files."""
+    """"v1", "v2", "v2Pro" or "v2ProPlus"; raises CheckpointError ("not supported yet") for v3/v4 files."""
     return read_sovits_state(path)[2]
 
 
@@ -244,22 +271,35 @@ def _half_copy(t: torch.Tensor) -> torch.Tensor:
     return t.detach().to("cpu").half().clone()
 
 
-def _write(obj: dict[str, Any], path: Path) -> Path:
+def _write(obj: dict[str, Any], path: Path, header: bytes | None = None) -> Path:
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    data = buf.getvalue()
+    if header is not None:  # upstream's my_save2: the version tag replaces the zip magic "PK"
+        data = header + data[2:]
+    atomic_write_bytes(path, data)
     return path
 
 
 def save_sovits_weights(
     model_or_state: nn.Module | Mapping[str, torch.Tensor], hps: Mapping[str, Any], path: str | Path, info: str,
+    version: str | None = None,
 ) -> Path:
-    """Finetuned-SoVITS file: fp16 weights without enc_q, plain-dict config, info "<E>epoch_<S>iteration"."""
+    """Finetuned-SoVITS file: fp16 weights without enc_q, plain-dict config, info "<E>epoch_<S>iteration".
+
+    ``version`` (default: the config's model.version) picks upstream's header: "05"/"06" for v2Pro/v2ProPlus,
+    a plain zip for v1/v2, as upstream's trainer writes them.
+    """
     state = _state_of(model_or_state)
     weight = {k: _half_copy(v) for k, v in state.items() if "enc_q" not in k}
     if TEXT_EMBEDDING_KEY not in weight:
         raise CheckpointError(f"refusing to write {path}: the state dict has no {TEXT_EMBEDDING_KEY} (not a SoVITS G)")
-    return _write({"weight": weight, "config": to_plain(dict(hps)), "info": str(info)}, Path(path))
+    config = to_plain(dict(hps))
+    if version is None:
+        version = config.get("model", {}).get("version", "v2")
+    if version in PRO_VERSIONS and not any(k.startswith("sv_emb.") for k in weight):
+        raise CheckpointError(f"refusing to write {path} as {version}: the state dict has no sv_emb weights")
+    return _write({"weight": weight, "config": config, "info": str(info)}, Path(path), SAVE_HEADERS.get(version))
 
 
 def save_gpt_weights(

@@ -71,6 +71,12 @@ def _normalize(module: ModuleType, language: str, text: str, family: str, lexico
     return module.text_normalize(text)
 
 
+def normalize_text(text: str, language: str, version: str = "v2", lexicon: UserLexicon | None = None) -> str:
+    """Only the normalisation step of :func:`clean_text` (1A matches user-lexicon words against it)."""
+    family = normalize_version(version)
+    return _normalize(language_module(language, family), language, text, family, lexicon)
+
+
 def clean_text(text: str, language: str, version: str = "v2", lexicon: UserLexicon | None = None) -> CleanedText:
     """Normalise ``text`` and convert it to phone symbols with upstream's semantics (see module docstring)."""
     family = normalize_version(version)

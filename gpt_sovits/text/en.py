@@ -6,9 +6,9 @@ Per token of nltk's ``TweetTokenizer`` (a regex tokenizer; it needs no NLTK data
 2. no ASCII letter → the token itself (punctuation; ``'`` later becomes ``-``);
 3. a single letter → its CMU entry (a capital ``A`` alone → ``EY1``);
 4. a g2p_en homograph → chosen by g2p_en's POS-tag rule, with a stand-in tag (see :func:`homograph_tag`);
-5. otherwise :meth:`EnglishG2P.query_word`: CMU dictionary → (names dictionary: unavailable, see
-   :mod:`gpt_sovits.text.en_dict`) → OOV of ≤ 3 characters spelled letter by letter → ``'s`` possessive →
-   compound split with ``wordsegment`` (recursive) → g2p_en's neural predictor.
+5. otherwise :meth:`EnglishG2P.query_word`: upstream's dictionary (CMUdict 0.7b order, see
+   :mod:`gpt_sovits.text.en_dict`) → names dictionary for title-case words → OOV of ≤ 3 characters spelled letter
+   by letter → ``'s`` possessive → compound split with ``wordsegment`` (recursive) → g2p_en's neural predictor.
 
 Post-processing as upstream: drop ``" " <pad> UW </s> <s>``, ``<unk>`` → ``UNK``, ``'`` → ``-``, drop anything that
 is not in the v2 symbol table.
@@ -20,18 +20,18 @@ import re
 from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
-from gpt_sovits.text.en_dict import load_cmu_dict
+from gpt_sovits.text.en_dict import EnglishDictionary
 from gpt_sovits.text.en_normalize import text_normalize as _text_normalize
 from gpt_sovits.text.en_predict import NeuralG2P, load_homographs
 from gpt_sovits.text.symbols import SYMBOLS_V2
 
 # Upstream tags tokens with nltk.pos_tag, which needs the averaged-perceptron tagger data (not on PyPI); only the
-# 371 g2p_en homographs use the tag (366 of them have a verb reading "V" first, e.g. "live", "record", "present",
-# "object", "use", "lead", "close"). The reference data was made with every token tagged "NN" and contains no
-# homograph. We tag a homograph as a verb when the token before it makes that near-certain (see
-# :func:`homograph_tag`), otherwise "NN". Results can differ from upstream's tagger wherever the two taggers
-# disagree: a verb without one of these cues ("the birds live here", "records show"), a noun right after one
-# ("to records"), and the few non-verb entries ("complex" JJ, "closer", "content", "accents").
+# 371 g2p_en homographs use the tag (366 of them have a verb reading "V" first, e.g. "record", "present",
+# "object", "use", "close", "permit"; "live" and "lead" are not among them). The reference data was made with every
+# token tagged "NN" and contains no homograph. We tag a homograph as a verb when the token before it makes that
+# near-certain (see :func:`homograph_tag`), otherwise "NN". Results can differ from upstream's tagger wherever the
+# two taggers disagree: a verb without one of these cues ("the birds record songs", "records show"), a noun right
+# after one ("to records"), and the few non-verb entries ("complex" JJ, "closer", "content", "accents").
 HOMOGRAPH_TAG = "NN"
 _VERB_CUE_WORDS = (
     "to will would can could shall should may might must do does did don't doesn't didn't won't wouldn't can't "
@@ -78,8 +78,8 @@ class EnglishG2P:
     """Holds the dictionary, homograph table, word segmenter, tokenizer and neural model (all loaded lazily)."""
 
     @cached_property
-    def cmu(self) -> dict[str, list[str]]:
-        return load_cmu_dict()
+    def cmu(self) -> EnglishDictionary:
+        return EnglishDictionary()
 
     @cached_property
     def homographs(self) -> dict[str, tuple[list[str], list[str], str]]:
@@ -112,8 +112,7 @@ class EnglishG2P:
         return TweetTokenizer().tokenize
 
     def _letter(self, letter: str) -> list[str]:
-        entry = self.cmu.get(letter)
-        return list(entry) if entry else []  # non-ASCII letters only reach here when g2p is called unnormalised
+        return self.cmu.word(letter) or []  # non-ASCII letters only reach here when g2p is called unnormalised
 
     def query_word(self, o_word: str, lexicon: Lexicon | None = None) -> list[str]:
         """Pronunciation of one word that is not a single letter or homograph (upstream's ``qryword``)."""
@@ -122,9 +121,13 @@ class EnglishG2P:
             if user:
                 return list(user)
         word = o_word.lower()
-        if len(word) > 1 and word in self.cmu:
-            return list(self.cmu[word])
-        # (upstream consults its names dictionary here for Titlecase words; not available, see en_dict)
+        if len(word) > 1:
+            found = self.cmu.word(word)
+            if found is not None:
+                return found
+        found = self.cmu.name(o_word)
+        if found is not None:
+            return found
         if len(word) <= 3:
             phones: list[str] = []
             for ch in word:

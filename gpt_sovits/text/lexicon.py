@@ -112,5 +112,11 @@ class UserLexicon:
             self._patterns[language] = re.compile("|".join(map(re.escape, words)), flags) if words else None
         return self._patterns[language]
 
+    def merge(self, other: UserLexicon) -> None:
+        """Take every entry of ``other`` (already validated), overriding this lexicon's entries for the same words."""
+        for language, words in other.entries.items():
+            self.entries.setdefault(language, {}).update({w: list(p) for w, p in words.items()})
+            self._patterns.pop(language, None)
+
     def __len__(self) -> int:
         return sum(len(v) for v in self.entries.values())

@@ -19,6 +19,7 @@ import copy
 import io
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,19 @@ import torch
 import yaml
 
 from gpt_sovits.audio.io import atomic_write_bytes
-from gpt_sovits.paths import BERT_DIR, HUBERT_DIR, PRETRAINED_GPT, PRETRAINED_SOVITS_D, PRETRAINED_SOVITS_G, PROJECT_DIR
+from gpt_sovits.paths import (
+    BERT_DIR, HUBERT_DIR, PRETRAINED_GPT, PRETRAINED_SOVITS_D, PRETRAINED_SOVITS_G, PRETRAINED_SV, PROJECT_DIR,
+)
 
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = PROJECT_DIR / "configs"
 TINY_S1 = CONFIG_DIR / "tiny_s1.yaml"
 TINY_S2 = CONFIG_DIR / "tiny_s2.json"
+TINY_S2_BY_VERSION = {"v2": TINY_S2, "v2Pro": CONFIG_DIR / "tiny_s2v2Pro.json",
+                      "v2ProPlus": CONFIG_DIR / "tiny_s2v2ProPlus.json"}
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")
+SV_POOL = 1 << 20  # fp32 values shared by every big tensor of the tiny SV file (4 MiB instead of 214 MB)
 WHISPER_SIZE = "tiny"
 SHARED_MIN_NUMEL = 4096
 SHARED_STD = 0.02
@@ -123,9 +130,9 @@ def _shared_window_state(state: dict[str, torch.Tensor], seed: int) -> dict[str,
     return out
 
 
-def tiny_s2_config() -> dict[str, Any]:
-    hps = json.loads(TINY_S2.read_text(encoding="utf-8"))
-    hps["model"]["version"] = "v2"
+def tiny_s2_config(version: str = "v2") -> dict[str, Any]:
+    hps = json.loads(TINY_S2_BY_VERSION[version].read_text(encoding="utf-8"))
+    hps["model"]["version"] = version
     return hps
 
 
@@ -167,14 +174,14 @@ def write_tiny_bert(out_dir: Path, seed: int) -> Path:
     return out_dir
 
 
-def write_tiny_sovits(g_path: Path, d_path: Path, seed: int) -> tuple[Path, Path]:
+def write_tiny_sovits(g_path: Path, d_path: Path, seed: int, version: str = "v2") -> tuple[Path, Path]:
     from gpt_sovits.models.sovits import MultiPeriodDiscriminator, build_synthesizer
 
-    hps = tiny_s2_config()
+    hps = tiny_s2_config(version)
     ctx = _seeded(seed)
     try:
-        generator = build_synthesizer(copy.deepcopy(hps), "v2")
-        discriminator = MultiPeriodDiscriminator(use_spectral_norm=False, version="v2")
+        generator = build_synthesizer(copy.deepcopy(hps), version)
+        discriminator = MultiPeriodDiscriminator(use_spectral_norm=False, version=version)
     finally:
         ctx.__exit__(None, None, None)
     g_state = _shared_window_state(dict(generator.state_dict()), seed + 1)
@@ -182,6 +189,58 @@ def write_tiny_sovits(g_path: Path, d_path: Path, seed: int) -> tuple[Path, Path
     _save_torch({"weight": g_state, "config": hps, "info": "pretrained_s2G_tiny_random"}, g_path)
     _save_torch({"weight": d_state}, d_path)
     return g_path, d_path
+
+
+def _pooled_view(pool: torch.Tensor, shape: torch.Size, offset: int) -> torch.Tensor:
+    """A tensor of ``shape`` that reads from ``pool``: a window when it fits, else rows that overlap (dim-0 stride
+    below a row), so that ``torch.save`` stores the pool once."""
+    n = math.prod(shape)
+    if n <= pool.numel():
+        start = offset % (pool.numel() - n + 1)
+        return pool[start : start + n].view(shape)
+    row = n // shape[0]
+    inner = [math.prod(shape[i + 1 :]) for i in range(1, len(shape))]
+    stride0 = max(1, (pool.numel() - row) // (shape[0] - 1))
+    return pool.as_strided(tuple(shape), (stride0, *inner), 0)
+
+
+def write_tiny_sv(path: Path, seed: int) -> Path:
+    """upstream's SV model file (a bare ERes2NetV2 state dict) with random weights; the network cannot shrink, so
+    its big tensors are views into one shared random vector. BatchNorm layers start as identities."""
+    from gpt_sovits.models.sv import build_eres2netv2
+
+    with torch.device("meta"):
+        layout = build_eres2netv2().state_dict()
+    gen = torch.Generator().manual_seed(seed)
+    pool = torch.randn(SV_POOL, generator=gen) * SHARED_STD
+    state: dict[str, torch.Tensor] = {}
+    for i, (k, v) in enumerate(layout.items()):
+        leaf = k.rsplit(".", 1)[-1]
+        if leaf == "num_batches_tracked":
+            state[k] = torch.zeros((), dtype=torch.long)
+        elif leaf == "running_var" or (leaf == "weight" and v.dim() == 1):  # BN scale and variance
+            state[k] = torch.ones(v.shape)
+        elif leaf in ("running_mean", "bias"):
+            state[k] = torch.zeros(v.shape)
+        else:
+            state[k] = _pooled_view(pool, v.shape, i * 7919)
+    return _save_torch(state, path)
+
+
+def write_tiny_pro(pretrained_dir: str | Path, version: str, seed: int = 1234) -> dict[str, Path]:
+    """The files a v2Pro/v2ProPlus workflow adds: SoVITS G/D of that version, the v2-architecture GPT under its
+    pretrained name (s1v3.ckpt) and the SV model; HuBERT/BERT are shared with v2 (``make_tiny_pretrained``)."""
+    if version not in PRO_VERSIONS:
+        raise ValueError(f"{version!r} is not a v2Pro-family version ({', '.join(PRO_VERSIONS)})")
+    root = Path(pretrained_dir)
+    out: dict[str, Path] = {}
+    g_path, d_path = root / PRETRAINED_SOVITS_G[version], root / PRETRAINED_SOVITS_D[version]
+    out[f"sovits_g_{version}"], out[f"sovits_d_{version}"] = write_tiny_sovits(g_path, d_path, seed + 40, version)
+    gpt_path = root / PRETRAINED_GPT[version]
+    out[f"gpt_{version}"] = gpt_path if gpt_path.is_file() else write_tiny_gpt(gpt_path, seed + 50)
+    sv_path = root / PRETRAINED_SV
+    out["sv"] = sv_path if sv_path.is_file() else write_tiny_sv(sv_path, seed + 60)
+    return out
 
 
 def write_tiny_gpt(path: Path, seed: int) -> Path:
@@ -197,11 +256,12 @@ def write_tiny_gpt(path: Path, seed: int) -> Path:
     return save_gpt_weights(model, config, path, "GPT-tiny-random")
 
 
-def make_tiny_pretrained(pretrained_dir: str | Path, seed: int = 1234, whisper: bool = True) -> dict[str, Path]:
+def make_tiny_pretrained(pretrained_dir: str | Path, seed: int = 1234, whisper: bool = True,
+                         pro_versions: tuple[str, ...] = ()) -> dict[str, Path]:
     """Write the tiny models into `pretrained_dir` (a `pretrained_models/` folder); return name → path.
 
     Keys: hubert, bert, sovits_g, sovits_d, gpt, whisper (absent when the Whisper builder cannot be used; the reason
-    is logged and written to the note file).
+    is logged and written to the note file); with ``pro_versions`` (v2Pro, v2ProPlus) also their files and sv.
     """
     root = Path(pretrained_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -211,6 +271,8 @@ def make_tiny_pretrained(pretrained_dir: str | Path, seed: int = 1234, whisper: 
     g_path, d_path = root / PRETRAINED_SOVITS_G["v2"], root / PRETRAINED_SOVITS_D["v2"]
     out["sovits_g"], out["sovits_d"] = write_tiny_sovits(g_path, d_path, seed + 20)
     out["gpt"] = write_tiny_gpt(root / PRETRAINED_GPT["v2"], seed + 30)
+    for version in pro_versions:
+        out.update(write_tiny_pro(root, version, seed))
     whisper_note = ""
     if whisper:
         try:

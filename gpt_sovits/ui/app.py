@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import importlib
+import inspect
 import sys
 import traceback
 
@@ -16,6 +17,7 @@ import gradio as gr
 from gpt_sovits.devices import DeviceInfo, describe, device_info
 from gpt_sovits.pretrained import PretrainedItem, pretrained_status
 from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.links import TabLinks
 
 # (tab label, module under gpt_sovits.ui.tabs)
 TABS: tuple[tuple[str, str], ...] = (
@@ -62,7 +64,7 @@ def device_md(info: DeviceInfo, ctx: UiContext) -> str:
     return "\n".join(f"- {ctx.t(line)}" for line in describe(info))
 
 
-def _tab_body(ctx: UiContext, module_name: str, strict: bool) -> None:
+def _tab_body(ctx: UiContext, module_name: str, strict: bool, links: TabLinks) -> None:
     full_name = f"gpt_sovits.ui.tabs.{module_name}"
     try:
         module = importlib.import_module(full_name)
@@ -80,7 +82,10 @@ def _tab_body(ctx: UiContext, module_name: str, strict: bool) -> None:
         _tab_error(ctx, full_name, e)
         return
     try:
-        module.build(ctx)
+        if len(inspect.signature(module.build).parameters) >= 2:
+            module.build(ctx, links)  # a tab that passes values on to later tabs, or takes them from earlier ones
+        else:
+            module.build(ctx)
     except Exception as e:
         if strict:
             raise
@@ -109,9 +114,10 @@ def build_app(ctx: UiContext, strict: bool = False, devices: DeviceInfo | None =
             table = gr.Markdown(pretrained_table_md(items, ctx), elem_id="gsv-pretrained")
             refresh = gr.Button(t("Check again"), size="sm")
             refresh.click(lambda: pretrained_table_md(pretrained_status(ctx.paths), ctx), outputs=table)
+        links = TabLinks()
         with gr.Tabs():
             for label, module_name in TABS:
                 with gr.Tab(t(label), id=module_name):
-                    _tab_body(ctx, module_name, strict)
+                    _tab_body(ctx, module_name, strict, links)
         del device_box
     return app

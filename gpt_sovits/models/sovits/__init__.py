@@ -1,4 +1,4 @@
-"""SoVITS v1/v2 networks with upstream GPT-SoVITS state-dict keys, shapes and maths.
+"""SoVITS v1/v2/v2Pro/v2ProPlus networks with upstream GPT-SoVITS state-dict keys, shapes and maths.
 
 ``build_synthesizer(hps, version)`` builds the generator from a full upstream s2 config dict
 (``{"train": ..., "data": ..., "model": ...}``) the way upstream does:
@@ -34,7 +34,8 @@ def _as_dict(section: Any, name: str) -> dict:
 
 
 def build_synthesizer(hps: Mapping[str, Any], version: str = "v2") -> SynthesizerTrn:
-    """Build ``SynthesizerTrn`` from an upstream s2 config; ``version`` ("v1"/"v2") overrides ``model.version``."""
+    """Build ``SynthesizerTrn`` from an upstream s2 config; ``version`` (v1, v2, v2Pro, v2ProPlus) overrides
+    ``model.version``."""
     hps = _as_dict(hps, "hps")
     try:
         data = _as_dict(hps["data"], "data")

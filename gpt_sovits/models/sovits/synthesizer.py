@@ -1,8 +1,12 @@
-"""``SynthesizerTrn``: the SoVITS v1/v2 generator (semantic tokens + phones + reference timbre → 32 kHz wave).
+"""``SynthesizerTrn``: the SoVITS v1/v2/v2Pro/v2ProPlus generator (semantic tokens + phones + reference timbre →
+32 kHz wave).
 
 Submodules in upstream's state-dict order: ``enc_p`` (prior TextEncoder with MRTE), ``dec`` (HiFi-GAN), ``enc_q``
 (posterior encoder, training only — finetuned weight files drop it), ``flow`` (coupling flow), ``ref_enc``
-(MelStyleEncoder → ``ge``), ``ssl_proj`` (HuBERT 50 Hz → 25 Hz), ``quantizer`` (frozen 1×1024 codebook).
+(MelStyleEncoder → ``ge``), ``ssl_proj`` (HuBERT 50 Hz → 25 Hz), ``quantizer`` (frozen 1×1024 codebook), and for
+v2Pro/v2ProPlus ``sv_emb`` (speaker-verification embedding → gin), ``ge_to512`` (gin → MRTE's 512) and ``prelu``:
+``ge = PReLU(ref_enc(spec) + sv_emb(emb))``; MRTE receives ``ge_to512(ge)``, flow/dec/enc_q receive ``ge``.
+v2ProPlus differs from v2Pro only by its config (a wider decoder).
 """
 
 from __future__ import annotations
@@ -20,7 +24,10 @@ from .modules import ResidualCouplingBlock
 from .quantize import ResidualVectorQuantizer
 from .style_encoder import MelStyleEncoder
 
-SUPPORTED_VERSIONS = ("v1", "v2")
+SUPPORTED_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
+PRO_VERSIONS = ("v2Pro", "v2ProPlus")
+SV_DIM = 20480  # the SV model's embedding width (ERes2NetV2 forward3), hard-coded upstream
+MRTE_GE_DIM = 512  # MRTE's timbre input width, hard-coded upstream
 V2_REF_BINS = 704  # v2's ref_enc reads only spectrogram bins 0..703 (≈ 0–11 kHz)
 
 
@@ -87,9 +94,10 @@ class SynthesizerTrn(nn.Module):
         self.semantic_frame_rate = semantic_frame_rate
         self.freeze_quantizer = bool(freeze_quantizer)
         self.version = version
+        self.is_pro = version in PRO_VERSIONS
 
         self.enc_p = TextEncoder(inter_channels, hidden_channels, filter_channels, n_heads, n_layers, kernel_size,
-                                 p_dropout, version=version)
+                                 p_dropout, version="v1" if version == "v1" else "v2")
         self.dec = Generator(inter_channels, resblock, resblock_kernel_sizes, resblock_dilation_sizes,
                              upsample_rates, upsample_initial_channel, upsample_kernel_sizes, gin_channels=gin_channels)
         self.enc_q = PosteriorEncoder(spec_channels, inter_channels, hidden_channels, 5, 1, 16,
@@ -102,6 +110,10 @@ class SynthesizerTrn(nn.Module):
         else:
             self.ssl_proj = nn.Conv1d(SSL_DIM, SSL_DIM, 1, stride=1)
         self.quantizer = ResidualVectorQuantizer(dimension=SSL_DIM, n_q=1, bins=1024)
+        if self.is_pro:
+            self.sv_emb = nn.Linear(SV_DIM, gin_channels)
+            self.ge_to512 = nn.Linear(gin_channels, MRTE_GE_DIM)
+            self.prelu = nn.PReLU(num_parameters=gin_channels)
         if self.freeze_quantizer:
             # Upstream only switches these to eval inside forward; with no straight-through path they never get a
             # gradient anyway (quirk S4). Saying so explicitly keeps them out of backward, DDP and weight decay.
@@ -118,12 +130,25 @@ class SynthesizerTrn(nn.Module):
 
     # -- pieces shared by training and inference ------------------------------------------------------------------
 
-    def reference_embedding(self, refer: torch.Tensor, refer_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Timbre vector ``ge [B, gin, 1]`` from a linear spectrogram ``[B, spec_channels, T]``."""
+    def reference_embedding(self, refer: torch.Tensor, refer_mask: torch.Tensor | None = None,
+                            sv_emb: torch.Tensor | None = None) -> torch.Tensor:
+        """Timbre vector ``ge [B, gin, 1]`` from a linear spectrogram ``[B, spec_channels, T]`` (v2Pro: plus the
+        reference's SV embedding ``[B, 20480]``, then PReLU)."""
         if refer_mask is None:
             lengths = torch.tensor([refer.size(2)], dtype=torch.long, device=refer.device)
             refer_mask = time_mask(lengths, refer.size(2), refer.dtype)  # [1, 1, T], broadcast over B
-        return self.ref_enc(refer[:, : self.ref_bins] * refer_mask, refer_mask)
+        ge = self.ref_enc(refer[:, : self.ref_bins] * refer_mask, refer_mask)
+        if not self.is_pro:
+            return ge
+        if sv_emb is None:
+            raise ValueError(f"a {self.version} model needs the reference's speaker-verification embedding (sv_emb)")
+        return self.prelu(ge + self.sv_emb(sv_emb).unsqueeze(-1))
+
+    def mrte_condition(self, ge: torch.Tensor | None) -> torch.Tensor | None:
+        """What MRTE receives: ``ge`` itself (v1/v2), or ``ge_to512`` over channels (v2Pro) → ``[B, 512, 1]``."""
+        if ge is None or not self.is_pro:
+            return ge
+        return self.ge_to512(ge.transpose(2, 1)).transpose(2, 1)
 
     def _upsample_codes(self, quantized: torch.Tensor) -> torch.Tensor:
         """25 Hz → 50 Hz by nearest repetition so the sequence lines up with spectrogram frames."""
@@ -141,6 +166,7 @@ class SynthesizerTrn(nn.Module):
         text: torch.Tensor,  # [B, N]
         text_lengths: torch.Tensor,  # [B]
         generator: torch.Generator | None = None,
+        sv_emb: torch.Tensor | None = None,  # [B, 20480] v2Pro/v2ProPlus: the clips' stored SV embeddings
         noise: torch.Tensor | None = None,  # [B, inter, T] posterior noise to use instead of a fresh draw
         slice_rand: torch.Tensor | None = None,  # [B] uniforms for the segment offsets instead of a fresh draw
     ) -> SynthesizerTrainOutput:
@@ -160,13 +186,13 @@ class SynthesizerTrn(nn.Module):
                 "SoVITS configs always freeze it"
             )
         y_mask = time_mask(y_lengths, y.size(2), y.dtype)
-        ge = self.reference_embedding(y, y_mask)
+        ge = self.reference_embedding(y, y_mask, sv_emb)
 
         with torch.no_grad():
             quantized, _codes, kl_ssl = self.quantizer(self.ssl_proj(ssl))
         quantized = self._upsample_codes(quantized)
 
-        _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge)
+        _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, self.mrte_condition(ge))
         z, m_q, logs_q, y_mask = self.enc_q(y, y_lengths, g=ge, generator=generator, noise=noise)
         z_p = self.flow(z, y_mask, g=ge)
         z_slice, ids_slice = rand_slice_segments(z, y_lengths, self.segment_size, generator=generator,
@@ -194,19 +220,24 @@ class SynthesizerTrn(nn.Module):
         speed: float = 1.0,
         generator: torch.Generator | None = None,
         noise: torch.Tensor | None = None,
+        sv_emb: torch.Tensor | list[torch.Tensor] | None = None,  # v2Pro: [B, 20480] per reference
     ) -> torch.Tensor:
         """Semantic codes + phones + reference spectrogram(s) → wave ``[B, 1, 2·T25·hop]`` (speed 1).
 
-        Several references: ``ge`` is the mean of their per-reference vectors. ``speed`` resamples the prior to
+        Several references: ``ge`` is the mean of their per-reference vectors (v2Pro: each after its own SV term
+        and PReLU; ``sv_emb`` is then a list in the same order). ``speed`` resamples the prior to
         ``int(2·T25 / speed) + 1`` frames. The prior noise comes from ``generator`` (default: global RNG), or is
         ``noise`` itself when given (a recorded draw, shaped like the prior mean), so runs can be replayed exactly.
         """
         if isinstance(refer, (list, tuple)):
             if not refer:
                 raise ValueError("decode needs at least one reference spectrogram")
-            ge = torch.stack([self.reference_embedding(r) for r in refer], 0).mean(0)
+            embs = list(sv_emb) if isinstance(sv_emb, (list, tuple)) else [sv_emb] * len(refer)
+            if len(embs) != len(refer):
+                raise ValueError(f"{len(refer)} reference spectrograms but {len(embs)} SV embeddings")
+            ge = torch.stack([self.reference_embedding(r, sv_emb=e) for r, e in zip(refer, embs)], 0).mean(0)
         elif refer is not None:
-            ge = self.reference_embedding(refer)
+            ge = self.reference_embedding(refer, sv_emb=sv_emb[0] if isinstance(sv_emb, (list, tuple)) else sv_emb)
         else:
             ge = None
 
@@ -214,7 +245,8 @@ class SynthesizerTrn(nn.Module):
         text_lengths = torch.tensor([text.size(-1)], dtype=torch.long, device=text.device)
 
         quantized = self._upsample_codes(self.quantizer.decode(codes))  # [B, 768, 2·T25]
-        _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, ge, speed=speed)
+        _x, m_p, logs_p, y_mask = self.enc_p(quantized, y_lengths, text, text_lengths, self.mrte_condition(ge),
+                                             speed=speed)
         if noise is None:
             noise = torch.randn(m_p.shape, generator=generator, dtype=m_p.dtype, device=m_p.device)
         elif tuple(noise.shape) != tuple(m_p.shape):

@@ -6,16 +6,21 @@ decision about what is written live in `gpt_sovits.asr.whisper`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import gradio as gr
 
-from gpt_sovits.asr.whisper import ASR_LANGUAGES, COMPUTE_TYPES, DEVICES, WhisperModelNotFound, find_whisper_model
+from gpt_sovits.asr.whisper import (
+    ASR_LANGUAGES, COMPUTE_TYPES, DEVICES, WhisperModelNotFound, find_whisper_model, latest_output,
+)
 from gpt_sovits.paths import WHISPER_SIZES, resolve_inside, validate_name
 from gpt_sovits.ui.context import UiContext
 from gpt_sovits.ui.job_panel import JobRequest, job_panel
+from gpt_sovits.ui.links import TabLinks
 
 
 def asr_request(ctx: UiContext, dataset: str, input_dir: str, output_list: str, size: str, model_dir: str,
-                language: str, device: str, precision: str) -> JobRequest:
+                language: str, device: str, precision: str, replace: bool = False) -> JobRequest:
     """The job for the form; defaults: input datasets/<name>/sliced, output datasets/<name>/<name>.list."""
     name = validate_name(dataset or "", "dataset name")
     roots = ctx.paths.allowed_roots
@@ -33,7 +38,17 @@ def asr_request(ctx: UiContext, dataset: str, input_dir: str, output_list: str, 
                           "--precision", precision, "--speaker", name]
     if mdir is not None:
         argv += ["--model-dir", mdir]
+    if replace:
+        argv.append("--replace")
     return JobRequest(exp=name, argv=ctx.stage_argv("asr", *argv), outputs=[out])
+
+
+def asr_request_output(ctx: UiContext, dataset: str, output_list: str) -> Path:
+    """The output list a run of the form asks for (default datasets/<name>/<name>.list)."""
+    name = validate_name(dataset or "", "dataset name")
+    if output_list and output_list.strip():
+        return resolve_inside(output_list, ctx.paths.allowed_roots, "output list")
+    return ctx.paths.dataset(name) / f"{name}.list"
 
 
 def model_status(ctx: UiContext, size: str, model_dir: str) -> str:
@@ -59,7 +74,7 @@ def default_size(ctx: UiContext) -> str:
     return installed[-1]
 
 
-def build(ctx: UiContext) -> None:
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
     initial_size = default_size(ctx)
     gr.Markdown(t("Transcribe clips with faster-whisper into a .list file (path|speaker|language|text). Clips in a "
@@ -75,6 +90,8 @@ def build(ctx: UiContext) -> None:
         device = gr.Dropdown(list(DEVICES), value="auto", label=t("Device"))
         precision = gr.Dropdown(list(COMPUTE_TYPES), value="auto",
                                 label=t("Precision (auto: int8 on CPU, float16 on CUDA)"))
+    replace = gr.Checkbox(False, label=t("Overwrite the output list even if it was corrected by hand (its current "
+                                         "content is kept in its history); otherwise the result goes beside it"))
     status = gr.Markdown(model_status(ctx, initial_size, ""))
     for comp in (size, model_dir):
         comp.change(lambda s, m: model_status(ctx, s, m), inputs=[size, model_dir], outputs=status)
@@ -82,5 +99,25 @@ def build(ctx: UiContext) -> None:
     def make_job(*values) -> JobRequest:
         return asr_request(ctx, *values)
 
-    job_panel(ctx, kind="asr", inputs=[dataset, input_dir, output_list, size, model_dir, language, device, precision],
-              make_job=make_job, exp_input=dataset, start_label="Start ASR")
+    panel = job_panel(ctx, kind="asr", inputs=[dataset, input_dir, output_list, size, model_dir, language, device,
+                                               precision, replace],
+                      make_job=make_job, exp_input=dataset, start_label="Start ASR")
+    if links is not None:
+        links.follow("slice.dataset", dataset, lambda v: v if v else gr.skip())
+        links.follow("slice.output_dir", input_dir, lambda v: v if v else gr.skip())
+        written = gr.Textbox(visible=False)
+
+        def on_result(result: str, name: str, out: str):
+            """After a successful run: the list it wrote (itself, or the copy beside a hand-corrected one)."""
+            if not result.endswith(":succeeded"):
+                return gr.skip()
+            try:
+                req = asr_request_output(ctx, name, out)
+            except ValueError:
+                return gr.skip()
+            found = latest_output(req)
+            return str(found) if found else gr.skip()
+
+        panel.result.change(on_result, inputs=[panel.result, dataset, output_list], outputs=written,
+                            show_progress="hidden")
+        links.publish("asr.list", written)

@@ -19,6 +19,7 @@ from gpt_sovits.infer.pipeline import ModelMissingError, TTSPipeline
 from gpt_sovits.infer.request import RequestError, TTSRequest
 from gpt_sovits.infer.weights import list_gpt_weights, list_sovits_weights
 from gpt_sovits.text.errors import TextFrontendError
+from gpt_sovits.text.lexicon_files import available_lexicons
 from gpt_sovits.ui.context import UiContext
 
 LANGUAGES = [  # (English label, code): the inference language options of upstream
@@ -44,6 +45,13 @@ def _weight_choices(paths) -> tuple[list[tuple[str, str]], list[tuple[str, str]]
     gpt = [(label(p), str(p)) for p in list_gpt_weights(paths)]
     sovits = [(label(p), str(p)) for p in list_sovits_weights(paths)]
     return gpt, sovits
+
+
+def lexicon_choices(paths) -> tuple[list[tuple[str, str]], str]:
+    """(label, path) of every lexicon file under the data root, after "none"; the default is the global one."""
+    choices = [("(none)", "")] + [(str(p.relative_to(paths.root)), str(p)) for p in available_lexicons(paths)]
+    default = str(paths.lexicon) if paths.lexicon.is_file() else ""
+    return choices, default
 
 
 def build(ctx: UiContext) -> None:
@@ -77,6 +85,9 @@ def build(ctx: UiContext) -> None:
             text_lang = gr.Dropdown([(t(lab), code) for lab, code in LANGUAGES], value="all_zh",
                                     label=t("Language of the text"))
             cut = gr.Dropdown([(t(lab), code) for lab, code in CUTS], value="cut1", label=t("How to split the text"))
+            lex_choices, lex_default = lexicon_choices(ctx.paths)
+            lexicon = gr.Dropdown(lex_choices, value=lex_default,
+                                  label=t("Pronunciation lexicon (edit it in 0 Labels)"))
     with gr.Accordion(t("Sampling and speech"), open=False):
         with gr.Row():
             top_k = gr.Slider(1, 100, value=15, step=1, label="top_k")
@@ -100,13 +111,13 @@ def build(ctx: UiContext) -> None:
 
     def on_refresh():
         g, s = _weight_choices(ctx.paths)
-        return gr.update(choices=g), gr.update(choices=s)
+        return gr.update(choices=g), gr.update(choices=s), gr.update(choices=lexicon_choices(ctx.paths)[0])
 
-    refresh.click(on_refresh, outputs=[gpt, sovits])
+    refresh.click(on_refresh, outputs=[gpt, sovits, lexicon])
 
     def synthesise(gpt_path, sovits_path, ref_path, ref_free_v, ref_text_v, ref_lang_v, aux_files, text_v, text_lang_v,
                    cut_v, top_k_v, top_p_v, temp_v, rep_v, speed_v, pause_v, seed_v, random_v,
-                   fast_v) -> Iterator[list[Any]]:
+                   fast_v, lexicon_v) -> Iterator[list[Any]]:
         try:
             pipeline.set_fast_cpu(bool(fast_v))
             if not gpt_path or not sovits_path:
@@ -122,7 +133,7 @@ def build(ctx: UiContext) -> None:
                 prompt_lang=ref_lang_v, aux_ref_audio_paths=[f if isinstance(f, str) else f.name for f in aux_files or []],
                 top_k=int(top_k_v), top_p=float(top_p_v), temperature=float(temp_v), repetition_penalty=float(rep_v),
                 text_split_method=cut_v, speed_factor=float(speed_v), fragment_interval=float(pause_v),
-                seed=-1 if random_v else int(seed_v), ref_free=bool(ref_free_v),
+                seed=-1 if random_v else int(seed_v), ref_free=bool(ref_free_v), lexicon=lexicon_v or None,
             )
             seed_box: list[int] = []
             pieces: list[np.ndarray] = []
@@ -143,5 +154,5 @@ def build(ctx: UiContext) -> None:
 
     go.click(synthesise,
              inputs=[gpt, sovits, ref, ref_free, ref_text, ref_lang, aux, text, text_lang, cut, top_k, top_p,
-                     temperature, rep, speed, pause, seed, random_seed, fast_cpu],
+                     temperature, rep, speed, pause, seed, random_seed, fast_cpu, lexicon],
              outputs=[stream_out, result, used_seed, status])

@@ -1,9 +1,11 @@
 """0 Labels tab: the label editor (replaces upstream's separate subfix app) and the `.list` check panel.
 
 Thin: every action opens `gpt_sovits.asr.editor.LabelEditor` on the file, does one thing, and shows the page
-again. Every change is saved at once by the editor (with a `.bak` and one step of undo). The session keeps only
-a small dict (file, page, sort, which entries are shown and their audio paths), so a view made from an older
-version of the file (entries since deleted, merged or moved) is never acted upon: the tab reloads it instead.
+again. Every change is saved at once by the editor as a new version of the list (Undo/Redo walk them). The session
+keeps only a small dict (file, page, sort, which entries are shown, their paths and the values they were shown
+with), so a view made from an older version of the file is never acted upon: buttons reload it instead, and a row
+saves only a real change, carrying the value the page started from. When another page changed or deleted that row
+meanwhile, nothing is written: the row shows the other value next to the user's text, which stays in its box.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from typing import Any
 
 import gradio as gr
 
-from gpt_sovits.asr.editor import SORTS, EditorError, LabelEditor, Row
+from gpt_sovits.asr.editor import SORTS, EditorError, LabelEditor, Row, RowChange, RowConflict
 from gpt_sovits.asr.listfile import LANGUAGES
 from gpt_sovits.paths import resolve_inside
 from gpt_sovits.ui.context import UiContext
+from gpt_sovits.ui.links import TabLinks
+from gpt_sovits.ui.tabs import lexicon as lexicon_panel
 
 PAGE_SIZE = 10
 # All editor events share one queue slot: two saves to one file never interleave (blur + click, two tabs...).
@@ -26,7 +30,8 @@ CHECK_HEADERS = ["line", "level", "problem", "audio", "message"]
 
 
 def empty_state() -> dict[str, Any]:
-    return {"list": "", "audio_dir": "", "page": 0, "sort": SORTS[0], "indices": [], "paths": []}
+    return {"list": "", "audio_dir": "", "page": 0, "sort": SORTS[0], "indices": [], "paths": [], "texts": [],
+            "langs": [], "conflicts": {}}
 
 
 def open_editor(ctx: UiContext, state: dict[str, Any]) -> LabelEditor:
@@ -56,13 +61,11 @@ def page_view(ctx: UiContext, ed: LabelEditor | None, state: dict[str, Any], mes
     if ed is not None:
         rows, n_pages = ed.page(int(state["page"]), PAGE_SIZE, state["sort"])
         state = {**state, "page": min(int(state["page"]), n_pages - 1),
-                 "indices": [r.index for r in rows], "paths": [r.path for r in rows]}
+                 "indices": [r.index for r in rows], "paths": [r.path for r in rows],
+                 "texts": [r.text for r in rows], "langs": [r.lang for r in rows], "conflicts": {}}
     else:
-        state = {**state, "indices": [], "paths": []}
-    label = t("Page {page} of {pages}", page=state["page"] + 1, pages=n_pages)
-    if ed is not None:
-        label += " · " + t("{n} clips", n=len(ed)) + (" · " + t("undo available") if ed.can_undo else "")
-    out: list[Any] = [state, message, label]
+        state = {**state, "indices": [], "paths": [], "texts": [], "langs": [], "conflicts": {}}
+    out: list[Any] = [state, message, page_label(ctx, ed, state, n_pages)]
     for i in range(PAGE_SIZE):
         if i < len(rows):
             r = rows[i]
@@ -75,6 +78,27 @@ def page_view(ctx: UiContext, ed: LabelEditor | None, state: dict[str, Any], mes
             out += [gr.update(value=False, visible=False), gr.update(value=None, visible=False),
                     gr.update(value="", visible=False), gr.update(visible=False), gr.update(value="", visible=False)]
     return out
+
+
+def page_label(ctx: UiContext, ed: LabelEditor | None, state: dict[str, Any], n_pages: int) -> str:
+    label = ctx.t("Page {page} of {pages}", page=int(state["page"]) + 1, pages=n_pages)
+    if ed is not None:
+        label += " · " + ctx.t("{n} clips", n=len(ed)) + (" · " + ctx.t("undo available") if ed.can_undo else "") \
+            + (" · " + ctx.t("redo available") if ed.can_redo else "")
+    return label
+
+
+def conflict_info(ctx: UiContext, e: RowConflict) -> str:
+    """Both values side by side; the user's stays in its box, so nothing they typed is lost."""
+    if e.current is None:
+        return "⚠️ " + ctx.t("Deleted elsewhere. Your text (still in the box, not saved): «{yours}». Copy it if you "
+                             "need it, then Reload.", yours=e.change.now)
+    if e.change.field == "lang":
+        return "⚠️ " + ctx.t("Language changed elsewhere to «{theirs}»; your choice «{yours}» was not saved — choose "
+                             "it again to apply it.", theirs=e.current, yours=e.change.now)
+    return "⚠️ " + ctx.t("Changed elsewhere to: «{theirs}». Yours (still in the box, not saved): «{yours}». Press "
+                         "Enter in the box to save yours over it, or Reload to take the other.",
+                         theirs=e.current, yours=e.change.now)
 
 
 def _open_current(ctx: UiContext, state: dict[str, Any]) -> tuple[LabelEditor | None, list[Any] | None]:
@@ -98,36 +122,71 @@ def _act(ed: LabelEditor, action: Callable[[LabelEditor], str]) -> str:
         return "⚠️ " + str(e)
 
 
-def run_action(ctx: UiContext, state: dict[str, Any], action: Callable[[LabelEditor], str]) -> list[Any]:
-    """Open the file, refuse to act on a stale view, do `action`, and show the page again."""
-    ed, fallback = _open_current(ctx, state)
-    if ed is None:
-        return fallback
+def run_action(ctx: UiContext, state: dict[str, Any], action: Callable[[LabelEditor], str],
+               refuse_stale: bool = True) -> list[Any]:
+    """Open the file, refuse to act on a stale view (unless the action does not depend on it, like Undo), do
+    `action`, and show the page again."""
+    if refuse_stale:
+        ed, fallback = _open_current(ctx, state)
+        if ed is None:
+            return fallback
+    else:
+        try:
+            ed = open_editor(ctx, state)
+        except (EditorError, ValueError, OSError) as e:
+            return page_view(ctx, None, state, "⚠️ " + str(e))
     return page_view(ctx, ed, state, _act(ed, action))
 
 
-def edit_row(ctx: UiContext, state: dict[str, Any], i: int, action: Callable[[LabelEditor], str]) -> list[Any]:
-    """Save one row's text or language and refresh only that row's info and the status.
+def edit_row(ctx: UiContext, state: dict[str, Any], i: int, field: str, value: str,
+             keep_yours: bool = False) -> list[Any]:
+    """Save one row's text or language if the user changed it, and update only that row's info and the status.
 
-    Re-rendering every row would wipe what the user is already typing into another row while this save runs.
-    Nothing changed → nothing is updated at all. A stale view or a failed open falls back to a full re-render.
+    Re-rendering every row would wipe what the user is typing into another row while this save runs, so other rows
+    are never touched. The save carries the value the row was shown with; when the row on disk differs (another
+    page saved, undid or deleted it) nothing is written and the row's info shows both values. `keep_yours` (Enter
+    in the box) then saves the user's text over the value they were shown.
     """
     fields_per_row = 5
     out: list[Any] = [gr.skip()] * (3 + PAGE_SIZE * fields_per_row)
-    if i >= len(state.get("indices", [])):
+    shown = state.get("indices", [])
+    if i >= len(shown):
         return out
-    ed, fallback = _open_current(ctx, state)
-    if ed is None:
-        return fallback
-    message = _act(ed, action)
-    if not message:
+    key = "texts" if field == "text" else "langs"
+    conflict = state.get("conflicts", {}).get(str(i))
+    was = state[key][i]
+    if keep_yours and conflict and conflict["field"] == field and conflict["current"] is not None:
+        was = conflict["current"]
+    change = RowChange(state["paths"][i], shown[i], was, value or "", field)
+    if change.now.strip() == (was or "").strip() and not conflict:
+        return out  # focus and leave without a change: nothing to save, nothing to say
+    try:
+        ed = open_editor(ctx, state)
+        saved_at = ed.apply(change)
+    except RowConflict as e:
+        conflicts = {**state.get("conflicts", {}), str(i): {"field": field, "current": e.current}}
+        new_state = {**state, "conflicts": conflicts}
+        if field == "lang" and e.current is not None:
+            new_state[key] = [*state[key][:i], e.current, *state[key][i + 1:]]
+            out[3 + i * fields_per_row + 3] = gr.update(value=e.current)
+        out[0], out[1] = new_state, "⚠️ " + str(e)
+        out[3 + i * fields_per_row + 4] = gr.update(value=conflict_info(ctx, e))
         return out
-    out[1] = message
-    rows, n_pages = ed.page(int(state["page"]), PAGE_SIZE, state["sort"])
-    out[2] = ctx.t("Page {page} of {pages}", page=int(state["page"]) + 1, pages=n_pages) + " · " + ctx.t(
-        "{n} clips", n=len(ed)) + (" · " + ctx.t("undo available") if ed.can_undo else "")
-    if i < len(rows) and rows[i].index == state["indices"][i]:
-        out[3 + i * fields_per_row + 4] = gr.update(value=row_info(rows[i]))
+    except (EditorError, ValueError, OSError) as e:
+        out[1] = "⚠️ " + str(e)
+        return out
+    if saved_at is None:
+        return out
+    new_value = change.now.strip() if field == "text" else change.now
+    conflicts = {k: v for k, v in state.get("conflicts", {}).items() if k != str(i)}
+    out[0] = {**state, key: [*state[key][:i], new_value, *state[key][i + 1:]],
+              "indices": [*shown[:i], saved_at, *shown[i + 1:]], "conflicts": conflicts}
+    what = "text" if field == "text" else "language"
+    out[1] = ctx.t("Saved the text of clip #{n}.", n=saved_at + 1) if what == "text" else \
+        ctx.t("Saved the language of clip #{n}.", n=saved_at + 1)
+    n_pages = max(1, -(-len(ed) // PAGE_SIZE))
+    out[2] = page_label(ctx, ed, state, n_pages)
+    out[3 + i * fields_per_row + 4] = gr.update(value=row_info(ed.row(saved_at)))
     return out
 
 
@@ -135,11 +194,11 @@ def selected_indices(state: dict[str, Any], checks: tuple[bool, ...]) -> list[in
     return [idx for idx, on in zip(state.get("indices", []), checks) if on]
 
 
-def build(ctx: UiContext) -> None:
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
-    gr.Markdown(t("Check and fix the transcripts. Every change is saved at once; the previous file is kept as "
-                  "`<list>.bak` and Undo restores it. Audio files are never overwritten: merge and split write new "
-                  "files."))
+    gr.Markdown(t("Check and fix the transcripts. Every change is saved at once; every earlier version of the list is "
+                  "kept in `<list>.history/` and Undo/Redo walk them (for the list, whichever page made the change). "
+                  "Audio files are never overwritten: merge and split write new files."))
     state = gr.State(empty_state())
     with gr.Row():
         list_path = gr.Textbox(label=t(".list file"), scale=3)
@@ -149,6 +208,7 @@ def build(ctx: UiContext) -> None:
         sort = gr.Dropdown(list(SORTS), value=SORTS[0], label=t("Sort"))
         prev_btn = gr.Button(t("Previous page"))
         next_btn = gr.Button(t("Next page"))
+        reload_btn = gr.Button(t("Reload"))
         page_label = gr.Markdown("")
     status = gr.Markdown("")
     row_components: list[gr.components.Component] = []
@@ -171,10 +231,12 @@ def build(ctx: UiContext) -> None:
         split_at = gr.Number(1.0, label=t("Split point (s)"))
         split_btn = gr.Button(t("Split selected"))
         undo_btn = gr.Button(t("Undo last change"))
+        redo_btn = gr.Button(t("Redo"))
     with gr.Accordion(t("Check the list"), open=False):
         check_btn = gr.Button(t("Check"))
         totals = gr.Markdown("")
         problems = gr.Dataframe(headers=CHECK_HEADERS, value=[], interactive=False, wrap=True)
+    lexicon_panel.build(ctx)
 
     view_outputs = [state, status, page_label, *row_components]
 
@@ -190,32 +252,14 @@ def build(ctx: UiContext) -> None:
             return run_action(ctx, new, lambda ed: "")
         return handler
 
-    def on_text(i: int) -> Callable:
+    def on_text(i: int, keep_yours: bool) -> Callable:
         def handler(st: dict[str, Any], value: str):
-            if i >= len(st.get("indices", [])):
-                return run_action(ctx, st, lambda ed: "")
-            idx = st["indices"][i]
-
-            def act(ed: LabelEditor) -> str:
-                if ed.entries[idx].text == (value or "").strip():
-                    return ""
-                ed.edit(idx, text=value or "")
-                return t("Saved the text of clip #{n}.", n=idx + 1)
-            return edit_row(ctx, st, i, act)
+            return edit_row(ctx, st, i, "text", value, keep_yours)
         return handler
 
     def on_lang(i: int) -> Callable:
         def handler(st: dict[str, Any], value: str):
-            if i >= len(st.get("indices", [])):
-                return run_action(ctx, st, lambda ed: "")
-            idx = st["indices"][i]
-
-            def act(ed: LabelEditor) -> str:
-                if ed.entries[idx].lang == value:
-                    return ""
-                ed.edit(idx, lang=value)
-                return t("Saved the language of clip #{n}.", n=idx + 1)
-            return edit_row(ctx, st, i, act)
+            return edit_row(ctx, st, i, "lang", value)
         return handler
 
     def on_delete(st: dict[str, Any], *checked: bool):
@@ -245,14 +289,14 @@ def build(ctx: UiContext) -> None:
         return run_action(ctx, st, act)
 
     def on_undo(st: dict[str, Any]):
-        def act(ed: LabelEditor) -> str:
-            ed.undo()
-            return t("Undone (Undo again to redo).")
-        return run_action(ctx, st, act)
+        return run_action(ctx, st, lambda ed: ed.undo(), refuse_stale=False)
+
+    def on_redo(st: dict[str, Any]):
+        return run_action(ctx, st, lambda ed: ed.redo(), refuse_stale=False)
 
     def on_check(st: dict[str, Any]):
         try:
-            report = open_editor(ctx, st).check()
+            report = open_editor(ctx, st).check(ctx.paths.root)
         except (EditorError, ValueError, OSError) as e:
             return "⚠️ " + str(e), []
         return report.totals_text(), report.rows()
@@ -262,12 +306,17 @@ def build(ctx: UiContext) -> None:
     sort.input(on_page(0), inputs=[state, sort], outputs=view_outputs, **SERIAL)
     prev_btn.click(on_page(-1), inputs=[state, sort], outputs=view_outputs, **SERIAL)
     next_btn.click(on_page(1), inputs=[state, sort], outputs=view_outputs, **SERIAL)
+    reload_btn.click(on_page(0), inputs=[state, sort], outputs=view_outputs, **SERIAL)
     for i in range(PAGE_SIZE):
-        texts[i].blur(on_text(i), inputs=[state, texts[i]], outputs=view_outputs, **SERIAL)
-        texts[i].submit(on_text(i), inputs=[state, texts[i]], outputs=view_outputs, **SERIAL)
+        texts[i].blur(on_text(i, False), inputs=[state, texts[i]], outputs=view_outputs, **SERIAL)
+        texts[i].submit(on_text(i, True), inputs=[state, texts[i]], outputs=view_outputs, **SERIAL)
         langs[i].input(on_lang(i), inputs=[state, langs[i]], outputs=view_outputs, **SERIAL)
     delete_btn.click(on_delete, inputs=[state, *checks], outputs=view_outputs, **SERIAL)
     merge_btn.click(on_merge, inputs=[state, gap, *checks], outputs=view_outputs, **SERIAL)
     split_btn.click(on_split, inputs=[state, split_at, *checks], outputs=view_outputs, **SERIAL)
     undo_btn.click(on_undo, inputs=[state], outputs=view_outputs, **SERIAL)
+    redo_btn.click(on_redo, inputs=[state], outputs=view_outputs, **SERIAL)
     check_btn.click(on_check, inputs=[state], outputs=[totals, problems], **SERIAL)
+    if links is not None:  # the list ASR just wrote is offered here, and the list opened here goes on to 1A
+        links.follow("asr.list", list_path, lambda v: v if v else gr.skip())
+        links.publish("labels.list", list_path)

@@ -23,6 +23,7 @@ from gpt_sovits.train.plan import (
 from gpt_sovits.train.preview import pending_previews, preview_path
 from gpt_sovits.ui.context import UiContext
 from gpt_sovits.ui.job_panel import JobRequest, job_panel
+from gpt_sovits.ui.links import TabLinks
 
 VERSIONS = ("v2", "v1")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -185,7 +186,7 @@ def maybe_start_previews(ctx: UiContext, exp: Any) -> str:
     return ""
 
 
-def build(ctx: UiContext) -> None:
+def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     t = ctx.t
     paths = ctx.paths
     info = device_info()
@@ -268,7 +269,14 @@ def build(ctx: UiContext) -> None:
             gpt_panel = job_panel(ctx, kind="train-gpt", inputs=form, exp_input=exp, loss_plot=True,
                                   make_job=lambda *v: train_request(ctx, "gpt", values_of(v)),
                                   start_label="Train GPT", stop_grace_s=STOP_GRACE_S)
-    del chain, sovits_panel, gpt_panel
+    if links is not None:
+        # a run that ended (any of the three) tells the inference tab to look for new weights of this experiment
+        finished = gr.Textbox(visible=False)
+        for panel in (chain, sovits_panel, gpt_panel):
+            panel.result.change(lambda r, e: f"{e}|{r}" if r else "", inputs=[panel.result, exp], outputs=finished,
+                                show_progress="hidden")
+        links.publish("train.finished", finished)
+        links.publish("train.exp", exp)
 
     gr.Markdown("#### " + t("Weights written, with a preview each"))
     signature = gr.Textbox(weights_signature(ctx, exp.value), visible=False)
@@ -308,6 +316,13 @@ def build(ctx: UiContext) -> None:
         return gr.update(choices=choices, value=current if current in names else (names[0] if names else None))
 
     refresh.click(on_refresh, inputs=exp, outputs=exp)
+    if links is not None:  # an experiment just formatted in 1A is offered and chosen here
+        def after_format(name: Any):
+            choices = experiment_choices(ctx)
+            names = [v for _, v in choices]
+            return gr.update(choices=choices, value=name if name in names else gr.skip())
+
+        links.follow("format.exp", exp, after_format)
     gr.Markdown(t("TensorBoard: the trainers write their curves, mel images and audio samples to "
                   "`{logs}/<experiment>/logs_s2_<version>/` and `logs_s1_<version>/`. Nothing is started for you; "
                   "to look at them run: `tensorboard --logdir {logs}`", logs=str(paths.logs)))
