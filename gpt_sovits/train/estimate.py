@@ -532,10 +532,7 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
     def clamp(requested: int) -> int:
         return clamp_batch_size(requested, len(dataset), opts.dpo)
 
-    if opts.dpo:
-        problems_note = "with DPO the trainer halves the batch size asked for: batch sizes here are the halved ones"
-    else:
-        problems_note = ""
+    dpo_note = "with DPO the trainer halves the batch size asked for: batch sizes here are the halved ones"
 
     def epoch_batches(batch_size: int) -> list[list[int]]:
         sampler = BucketBatchSampler(dataset, batch_size, 0, world)
@@ -552,9 +549,8 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
             raise
 
     def saved_bytes(epochs: int, _batch: int) -> int:
-        params = {n: p for n, p in model.named_parameters()}
-        resume = (tensor_bytes(model.state_dict()) + tensor_bytes(optimizer.state_dict())
-                  + tensor_bytes({n: p.float() for n, p in params.items()}) + 64 * 1024)  # + accumulated gradients
+        grads = sum(p.numel() * 4 + TENSOR_OVERHEAD for p in model.parameters())  # accumulated fp32 gradients
+        resume = tensor_bytes(model.state_dict()) + tensor_bytes(optimizer.state_dict()) + grads + 64 * 1024
         weights = half_bytes(model.state_dict()) + 16 * 1024
         saves = save_count(epochs, opts.gpt_save_every)
         return resume * kept_sets(epochs, keep_of("gpt", opts)) + weights * weights_written("gpt", saves, opts)
@@ -567,7 +563,7 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
         longest_label=f"{top.name} ({top.seconds:.1f} s)", clamp=clamp, epoch_batches=epoch_batches,
         load=lambda ids: collate([dataset[i] for i in ids]).to(device), step=step, saved_bytes=saved_bytes,
         loads_in_step=True, cycle=ACCUMULATE,  # the GPT loop reads and collates each batch itself
-        notes=[problems_note] if problems_note else [],
+        notes=[dpo_note] if opts.dpo else [],
     )
 
 
