@@ -90,12 +90,23 @@ def train_request(ctx: UiContext, what: str, values: dict[str, Any]) -> JobReque
 def estimate_request(ctx: UiContext, values: dict[str, Any]) -> JobRequest:
     exp = _experiment(ctx, values["exp"])
     sovits, gpt = _settings(values, "sovits"), _settings(values, "gpt")
+    both = (("sovits", sovits), ("gpt", gpt))
     out = ctx.paths.experiment(exp).dir / ESTIMATE_FILE
     argv = ctx.stage_argv("train-estimate", "--exp", exp, "--device", sovits.device, "--precision", sovits.precision,
                           "--version", sovits.version, "--sovits-epochs", sovits.epochs, "--gpt-epochs", gpt.epochs,
                           "--sovits-batch-size", sovits.batch_size, "--gpt-batch-size", gpt.batch_size,
+                          "--sovits-save-every", sovits.save_every, "--gpt-save-every", gpt.save_every,
+                          "--keep-all", ",".join(n for n, st in both if not st.keep_latest),
+                          "--final-weights-only", ",".join(n for n, st in both if not st.save_every_weights),
+                          *(("--dpo",) if gpt.dpo else ()),
+                          *_flags(("--pretrained-g", "--pretrained-d"), sovits.pretrained),
+                          *_flags(("--pretrained-gpt",), gpt.pretrained),
                           "--output", out)
     return JobRequest(exp=exp, argv=argv, outputs=[out])
+
+
+def _flags(names: tuple[str, ...], values: tuple[str, ...]) -> list[str]:
+    return [part for name, value in zip(names, values) if value for part in (name, value)]
 
 
 def estimate_markdown(ctx: UiContext, exp: Any) -> str:
