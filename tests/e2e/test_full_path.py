@@ -173,8 +173,8 @@ def test_raw_recording_to_speech_in_the_browser(page, webui):
         shot(pg, "train_idle")
         pg.get_by_text("Pretrained models, or continue from your own weights").click()
         set_number(pg, "gsv-train-min-items", 0)  # a few steps per epoch on 2 cores
-        for elem_id, value in (("gsv-train-sovits-batch", 2), ("gsv-train-sovits-epochs", 2),
-                               ("gsv-train-sovits-save-every", 1), ("gsv-train-gpt-batch", 2),
+        for elem_id, value in (("gsv-train-sovits-batch", 4), ("gsv-train-sovits-epochs", 2),
+                               ("gsv-train-sovits-save-every", 1), ("gsv-train-gpt-batch", 4),
                                ("gsv-train-gpt-epochs", 2), ("gsv-train-gpt-save-every", 1)):
             set_number(pg, elem_id, value)
         pg.locator("#gsv-train-chain-start").click()
