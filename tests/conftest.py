@@ -49,3 +49,31 @@ def tiny_pretrained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny_root")
     make_tiny_pretrained(root / "pretrained_models")
     return root
+
+
+# ---- a tiny inference pipeline, shared by the inference and API test modules (each module gets its own) ----------
+
+@pytest.fixture(scope="module")
+def root(tiny_pretrained) -> Path:
+    return Path(tiny_pretrained)
+
+
+@pytest.fixture(scope="module")
+def ref_wav(tmp_path_factory) -> Path:
+    """A 4 s espeak-ng reference clip whose text is `infer_helpers.REF_TEXT`."""
+    from infer_helpers import espeak_reference
+
+    return espeak_reference(tmp_path_factory.mktemp("ref") / "ref.wav")
+
+
+@pytest.fixture(scope="module")
+def pipeline(root):
+    """The tiny pretrained GPT and SoVITS loaded on the CPU."""
+    from gpt_sovits.infer.pipeline import TTSPipeline
+    from gpt_sovits.paths import ProjectPaths
+
+    paths = ProjectPaths(root)
+    pipe = TTSPipeline(paths, device="cpu")
+    pipe.load_gpt(paths.pretrained_gpt("v2"))
+    pipe.load_sovits(paths.pretrained_sovits_g("v2"))
+    return pipe

@@ -19,30 +19,8 @@ import soundfile as sf
 from api_helpers import ThreadServer, params, start_serve
 from gpt_sovits.api.limits import Limits
 from gpt_sovits.api.server import create_app
-from gpt_sovits.infer.pipeline import TTSPipeline
-from gpt_sovits.paths import ProjectPaths
-from infer_helpers import espeak_reference
 
 LONG_TEXT = "今天天气很好。" * (100_000 // 7 + 1)  # > 100 000 characters, hours of speech
-
-
-@pytest.fixture(scope="module")
-def root(tiny_pretrained) -> Path:
-    return Path(tiny_pretrained)
-
-
-@pytest.fixture(scope="module")
-def ref_wav(tmp_path_factory) -> Path:
-    return espeak_reference(tmp_path_factory.mktemp("load_refs") / "ref.wav")
-
-
-@pytest.fixture(scope="module")
-def pipeline(root) -> TTSPipeline:
-    paths = ProjectPaths(root)
-    pipe = TTSPipeline(paths, device="cpu")
-    pipe.load_gpt(paths.pretrained_gpt("v2"))
-    pipe.load_sovits(paths.pretrained_sovits_g("v2"))
-    return pipe
 
 
 @pytest.fixture(scope="module")

@@ -19,26 +19,7 @@ from gpt_sovits.infer.pipeline import ModelMissingError, TTSPipeline
 from gpt_sovits.infer.request import RequestError, TTSRequest
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.text.errors import TextFrontendError
-from infer_helpers import REF_TEXT, espeak_reference
-
-
-@pytest.fixture(scope="module")
-def root(tiny_pretrained) -> Path:
-    return Path(tiny_pretrained)
-
-
-@pytest.fixture(scope="module")
-def ref_wav(tmp_path_factory) -> Path:
-    return espeak_reference(tmp_path_factory.mktemp("ref") / "ref.wav")
-
-
-@pytest.fixture(scope="module")
-def pipeline(root) -> TTSPipeline:
-    paths = ProjectPaths(root)
-    pipe = TTSPipeline(paths, device="cpu")
-    pipe.load_gpt(paths.pretrained_gpt("v2"))
-    pipe.load_sovits(paths.pretrained_sovits_g("v2"))
-    return pipe
+from infer_helpers import REF_TEXT
 
 
 def _run_cli(root: Path, ref: Path, out: Path, seed: int, text: str = "今天我们一起去公园散步。明天我们再去图书馆看书。") -> str:

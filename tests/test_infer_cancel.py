@@ -11,32 +11,11 @@ import pytest
 
 from gpt_sovits.cli import main as cli_main
 from gpt_sovits.infer.cancel import Cancelled, CancelToken
-from gpt_sovits.infer.pipeline import TTSPipeline
 from gpt_sovits.infer.request import RequestError, TTSRequest
 from gpt_sovits.infer.speakable import is_speakable, language_warning
-from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.text.errors import TextFrontendError
 from gpt_sovits.text.symbols import symbol_to_id
-from infer_helpers import REF_TEXT, espeak_reference
-
-
-@pytest.fixture(scope="module")
-def root(tiny_pretrained) -> Path:
-    return Path(tiny_pretrained)
-
-
-@pytest.fixture(scope="module")
-def ref_wav(tmp_path_factory) -> Path:
-    return espeak_reference(tmp_path_factory.mktemp("cancel_ref") / "ref.wav")
-
-
-@pytest.fixture(scope="module")
-def pipeline(root) -> TTSPipeline:
-    paths = ProjectPaths(root)
-    pipe = TTSPipeline(paths, device="cpu")
-    pipe.load_gpt(paths.pretrained_gpt("v2"))
-    pipe.load_sovits(paths.pretrained_sovits_g("v2"))
-    return pipe
+from infer_helpers import REF_TEXT
 
 
 def _req(ref: Path, text: str, **extra) -> TTSRequest:
