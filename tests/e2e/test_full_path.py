@@ -171,9 +171,8 @@ def test_raw_recording_to_speech_in_the_browser(page, webui):
         tab = open_tab(pg, "1B Train")
         expect(pg.locator("#gsv-train-exp input")).to_have_value(re.compile(rf"^{DATASET} \("))
         shot(pg, "train_idle")
-        pg.get_by_text("Pretrained models, or continue from your own weights").click()
         set_number(pg, "gsv-train-min-items", 0)  # a few steps per epoch on 2 cores
-        for elem_id, value in (("gsv-train-sovits-batch", 4), ("gsv-train-sovits-epochs", 2),
+        for elem_id, value in (("gsv-train-sovits-batch", 2), ("gsv-train-sovits-epochs", 2),
                                ("gsv-train-sovits-save-every", 1), ("gsv-train-gpt-batch", 4),
                                ("gsv-train-gpt-epochs", 2), ("gsv-train-gpt-save-every", 1)):
             set_number(pg, elem_id, value)
@@ -194,7 +193,6 @@ def test_raw_recording_to_speech_in_the_browser(page, webui):
         pg.reload()
         open_tab(pg, "1B Train")
         expect(pg.locator("#gsv-train-sovits-epochs input[type=number]")).to_have_value("2", timeout=UI_TIMEOUT_MS)
-        pg.get_by_text("Pretrained models, or continue from your own weights").click()
         expect(pg.locator("#gsv-train-min-items input[type=number]")).to_have_value("0", timeout=UI_TIMEOUT_MS)
         expect(pg.locator("#gsv-train-chain-progress")).to_contain_text(re.compile(r"\d+ / \d+"),
                                                                        timeout=UI_TIMEOUT_MS)

@@ -217,14 +217,13 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         with gr.Row():
             sovits_continue = gr.Textbox("", label=t("Continue SoVITS from a weights file (optional)"))
             gpt_continue = gr.Textbox("", label=t("Continue GPT from a weights file (optional)"))
-        min_items = gr.Number(100, precision=0, minimum=0, elem_id="gsv-train-min-items",
-                              label=t("Repeat a small dataset to about this many items per epoch (upstream: 100; "
-                                      "0: never)"))
 
     def on_version(v: str):
         return str(paths.pretrained_sovits_g(v)), str(paths.pretrained_sovits_d(v)), str(paths.pretrained_gpt(v))
 
     version.change(on_version, inputs=version, outputs=[pre_g, pre_d, pre_gpt])
+    min_items = gr.Number(100, precision=0, minimum=0, elem_id="gsv-train-min-items",
+                          label=t("Repeat a small dataset to about this many items per epoch (upstream: 100; 0: never)"))
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### " + t("SoVITS (1Ba)"))
