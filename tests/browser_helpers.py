@@ -15,8 +15,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+import playwright.sync_api as playwright_sync  # a missing Playwright is a failure, not a skip
 
 PROJECT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -141,3 +147,51 @@ def unexpected_tracebacks(log: str) -> list[str]:
             found.append("\n".join("".join(chain).splitlines()[-40:]))
         chain = []
     return found
+
+
+@contextmanager
+def tiny_webui(tiny_pretrained: Path, work: Path, prepare: Callable[[Path], None] | None = None) -> Iterator[WebUI]:
+    """`webui.py` over `work/root` holding the tiny pretrained models; `prepare(root)` adds files before it starts."""
+    root = work / "root"
+    root.mkdir()
+    link_tree(tiny_pretrained / "pretrained_models", root / "pretrained_models")
+    if prepare is not None:
+        prepare(root)
+    ui = start_webui(root, work)
+    try:
+        yield ui
+    finally:
+        ui.stop()
+
+
+@contextmanager
+def chromium() -> Iterator[object]:
+    """The system's Chromium driven by Playwright; no usable browser fails the test (it is not skipped)."""
+    with playwright_sync.sync_playwright() as pw:
+        try:
+            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        except playwright_sync.Error as e:
+            pytest.fail(f"no usable Chromium (set GSV_CHROMIUM to its path): {e.message.splitlines()[0]}")
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def watched_page(browser, webui: WebUI, height: int = 1000, timeout_ms: int = 20_000) -> Iterator[object]:
+    """A fresh browser session on the WebUI; afterwards: no script errors in the page, no crash in the server log."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    log_start = webui.log_size()
+    page.goto(webui.url + "/")
+    playwright_sync.expect(page.get_by_role("tab", name="1C Inference")).to_be_visible(timeout=timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not page_errors, f"JavaScript errors in the page: {page_errors}"
+    crashes = unexpected_tracebacks(webui.log_since(log_start))
+    assert not crashes, "the WebUI logged tracebacks:\n\n" + "\n\n".join(crashes)

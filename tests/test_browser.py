@@ -20,15 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browser_helpers import (
-    CHROMIUM_ARGS,
-    SHOTS_DIR,
-    WebUI,
-    chromium_path,
-    link_tree,
-    start_webui,
-    unexpected_tracebacks,
-)
+from browser_helpers import SHOTS_DIR, WebUI, chromium, tiny_webui, watched_page
 
 import playwright.sync_api as playwright_sync  # noqa: E402  (a missing Playwright is a failure, not a skip)
 expect = playwright_sync.expect
@@ -49,48 +41,21 @@ JOB_TIMEOUT_MS = 120_000
 
 @pytest.fixture(scope="module")
 def webui(tiny_pretrained: Path, tmp_path_factory) -> Iterator[WebUI]:
-    work = tmp_path_factory.mktemp("browser")
-    root = work / "root"
-    root.mkdir()
-    link_tree(tiny_pretrained / "pretrained_models", root / "pretrained_models")
-    ui = start_webui(root, work)
-    try:
+    with tiny_webui(tiny_pretrained, tmp_path_factory.mktemp("browser")) as ui:
         yield ui
-    finally:
-        ui.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as pw:
-        exe = chromium_path()
-        try:
-            b = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS, headless=True)
-        except playwright_sync.Error as e:
-            pytest.fail(f"no usable Chromium (set GSV_CHROMIUM to its path): {e.message.splitlines()[0]}")
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture
 def page(browser, webui: WebUI) -> Iterator[object]:
     """A fresh browser session on the WebUI; afterwards: no script errors in the page, no crash in the server log."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    page_errors: list[str] = []
-    pg.on("pageerror", lambda e: page_errors.append(str(e)))
-    log_start = webui.log_size()
-    pg.goto(webui.url + "/")
-    expect(pg.get_by_role("tab", name="1C Inference")).to_be_visible(timeout=UI_TIMEOUT_MS)
-    try:
+    with watched_page(browser, webui, timeout_ms=UI_TIMEOUT_MS) as pg:
         yield pg
-    finally:
-        context.close()
-    assert not page_errors, f"JavaScript errors in the page: {page_errors}"
-    crashes = unexpected_tracebacks(webui.log_since(log_start))
-    assert not crashes, "the WebUI logged tracebacks:\n\n" + "\n\n".join(crashes)
 
 
 # ---- helpers ------------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 import torch
-from browser_helpers import CHROMIUM_ARGS, WebUI, chromium_path, link_tree, start_webui, unexpected_tracebacks
+from browser_helpers import WebUI, chromium, tiny_webui, unexpected_tracebacks
 
 import playwright.sync_api as playwright_sync  # noqa: E402  (a missing Playwright is a failure, not a skip)
 from gpt_sovits.models.checkpoints import read_sovits_state, save_sovits_weights
@@ -23,36 +23,24 @@ OTHER = "weights/SoVITS_weights_v2/other_voice.pth"
 
 @pytest.fixture(scope="module")
 def webui(tiny_pretrained: Path, tmp_path_factory) -> Iterator[WebUI]:
-    work = tmp_path_factory.mktemp("browser_sessions")
-    root = work / "root"
-    root.mkdir()
-    link_tree(tiny_pretrained / "pretrained_models", root / "pretrained_models")
-    base = root / "pretrained_models" / "gsv-v2final-pretrained" / "s2G2333k.pth"
-    state, config, _ = read_sovits_state(base)
-    assert config is not None, "the tiny SoVITS G should carry its config"
-    gen = torch.Generator().manual_seed(0)
-    state = {k: (v + 0.05 * torch.randn(v.shape, generator=gen) if k.startswith("dec.") and v.is_floating_point()
-                 else v) for k, v in state.items()}
-    (root / OTHER).parent.mkdir(parents=True)
-    save_sovits_weights(state, config, root / OTHER, "e1_s1")
-    ui = start_webui(root, work)
-    try:
+    def add_other_voice(root: Path) -> None:
+        base = root / "pretrained_models" / "gsv-v2final-pretrained" / "s2G2333k.pth"
+        state, config, _ = read_sovits_state(base)
+        assert config is not None, "the tiny SoVITS G should carry its config"
+        gen = torch.Generator().manual_seed(0)
+        state = {k: (v + 0.05 * torch.randn(v.shape, generator=gen) if k.startswith("dec.") and v.is_floating_point()
+                     else v) for k, v in state.items()}
+        (root / OTHER).parent.mkdir(parents=True)
+        save_sovits_weights(state, config, root / OTHER, "e1_s1")
+
+    with tiny_webui(tiny_pretrained, tmp_path_factory.mktemp("browser_sessions"), add_other_voice) as ui:
         yield ui
-    finally:
-        ui.stop()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as pw:
-        try:
-            b = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        except playwright_sync.Error as e:
-            pytest.fail(f"no usable Chromium (set GSV_CHROMIUM to its path): {e.message.splitlines()[0]}")
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

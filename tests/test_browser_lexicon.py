@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import WebUI, link_tree, start_webui
+from browser_helpers import WebUI, tiny_webui
 from test_browser import (  # noqa: F401  (browser and page are fixtures)
     JOB_TIMEOUT_MS,
     UI_TIMEOUT_MS,
@@ -34,15 +34,8 @@ GPT_FIX = "G IH1 P T"
 
 @pytest.fixture(scope="module")
 def webui(tiny_pretrained: Path, tmp_path_factory) -> Iterator[WebUI]:
-    work = tmp_path_factory.mktemp("browser_lexicon")
-    root = work / "root"
-    root.mkdir()
-    link_tree(tiny_pretrained / "pretrained_models", root / "pretrained_models")
-    ui = start_webui(root, work)
-    try:
+    with tiny_webui(tiny_pretrained, tmp_path_factory.mktemp("browser_lexicon")) as ui:
         yield ui
-    finally:
-        ui.stop()
 
 
 def _type_cell(pg, table, row: int, column: int, value: str) -> None:

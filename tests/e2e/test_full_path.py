@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM_ARGS, SHOTS_DIR, WebUI, chromium_path, link_tree, start_webui, unexpected_tracebacks
+from browser_helpers import SHOTS_DIR, WebUI, chromium, tiny_webui, watched_page
 from e2e_stages import StageFailure, check_formatted, check_list, check_sliced, check_trained, wav_info
 
 import playwright.sync_api as playwright_sync  # a missing Playwright is a failure, not a skip
@@ -33,44 +33,25 @@ def webui(tiny_pretrained: Path, tmp_path_factory) -> Iterator[WebUI]:
     from gpt_sovits.audio.io import save_wav
     from gpt_sovits.dry_run import SAMPLE_RATE, speech
 
-    work = tmp_path_factory.mktemp("e2e")
-    root = work / "root"
-    root.mkdir()
-    link_tree(tiny_pretrained / "pretrained_models", root / "pretrained_models")
-    save_wav(root / "datasets" / DATASET / "raw" / "speech.wav", speech(40.0), SAMPLE_RATE)
-    ui = start_webui(root, work)
-    try:
-        yield ui
-    finally:
-        ui.stop()
-        from gpt_sovits.jobs import JobRunner  # jobs outlive the WebUI by design: end any a failure left running
+    def add_recording(root: Path) -> None:
+        save_wav(root / "datasets" / DATASET / "raw" / "speech.wav", speech(40.0), SAMPLE_RATE)
 
-        runner = JobRunner(root / "logs" / ".jobs")
-        for job in runner.list():
-            if not job.finished:
-                runner.stop(job.id, grace_s=2.0)
+    with tiny_webui(tiny_pretrained, tmp_path_factory.mktemp("e2e"), add_recording) as ui:
+        try:
+            yield ui
+        finally:
+            from gpt_sovits.jobs import JobRunner  # jobs outlive the WebUI by design: end any a failure left running
+
+            runner = JobRunner(ui.root / "logs" / ".jobs")
+            for job in runner.list():
+                if not job.finished:
+                    runner.stop(job.id, grace_s=2.0)
 
 
 @pytest.fixture(scope="module")
 def page(webui: WebUI) -> Iterator[object]:
-    with playwright_sync.sync_playwright() as pw:
-        try:
-            browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-        except playwright_sync.Error as e:
-            pytest.fail(f"no usable Chromium (set GSV_CHROMIUM to its path): {e.message.splitlines()[0]}")
-        context = browser.new_context(viewport={"width": 1400, "height": 1100})
-        pg = context.new_page()
-        errors: list[str] = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(webui.url + "/")
-        expect(pg.get_by_role("tab", name="1C Inference")).to_be_visible(timeout=UI_TIMEOUT_MS)
-        try:
-            yield pg
-        finally:
-            browser.close()
-        assert not errors, f"JavaScript errors in the page: {errors}"
-        crashes = unexpected_tracebacks(webui.log_text())
-        assert not crashes, "the WebUI logged tracebacks:\n\n" + "\n\n".join(crashes)
+    with chromium() as browser, watched_page(browser, webui, height=1100, timeout_ms=UI_TIMEOUT_MS) as pg:
+        yield pg
 
 
 def shot(pg, name: str) -> None:
