@@ -115,6 +115,7 @@ class JobProgress:
     losses: list[dict[str, Any]] = field(default_factory=list)  # {"t", "step", "epoch", "stage", **loss}, for a plot
     items_per_s: float | None = None  # training speed, when the stage reports it
     chain: tuple[int, int] | None = None  # (stage number, stage count) of a chained job
+    chain_later_s: float | None = None  # predicted seconds of the chain's stages after the running one (None: unknown)
 
     @property
     def fraction(self) -> float | None:
@@ -180,6 +181,8 @@ class _EventsFold:
             p.items_per_s = float(e["items_per_s"])
         if isinstance(e.get("chain_stage"), int) and isinstance(e.get("chain_stages"), int):
             p.chain = (e["chain_stage"], e["chain_stages"])
+            later = e.get("chain_later_s")
+            p.chain_later_s = float(later) if isinstance(later, (int, float)) else None
         if e.get("message"):
             p.message = str(e["message"])
         self._last_t = t

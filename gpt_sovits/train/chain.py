@@ -23,6 +23,7 @@ from typing import Sequence
 from gpt_sovits.audio.io import atomic_write_bytes
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.progress import EventWriter
+from gpt_sovits.train.chain_eta import later_stages_seconds
 
 STAGES = {"sovits": "train-sovits", "gpt": "train-gpt"}
 STATE_FILE = "train_chain.json"
@@ -83,7 +84,10 @@ def run_chain(paths: ProjectPaths, exp: str, stages: Sequence[ChainStage], pytho
                 break
             argv = stage.argv(python, paths.root, exp)
             print(f"[train-chain] {label}: {shlex.join(argv[1:])}", flush=True)
-            events.emit(stage="train-chain", message=f"{label} started", chain_stage=i, chain_stages=len(stages))
+            later = later_stages_seconds(exp_paths.dir, [(s.name, s.args) for s in stages[i:]
+                                                         if done.get(s.name) != list(s.args)])
+            events.emit(stage="train-chain", message=f"{label} started", chain_stage=i, chain_stages=len(stages),
+                        chain_later_s=later)
             child["proc"] = subprocess.Popen(argv)
             code = child["proc"].wait()
             child["proc"] = None

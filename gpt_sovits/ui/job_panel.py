@@ -98,6 +98,18 @@ def format_duration(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def eta_text(progress: JobProgress, t: Callable[..., str]) -> str:
+    """'ETA m:ss'; in a chain with stages still to come, the whole chain's ETA when the 1B Estimate lets us predict
+    them, else a plain statement that the ETA covers the running stage only."""
+    stage_eta = format_duration(progress.eta_s)
+    if not progress.chain or progress.chain[0] >= progress.chain[1]:
+        return f"{html.escape(t('ETA'))} {stage_eta}"
+    if progress.chain_later_s is None:
+        return f"{html.escape(t('ETA of this stage'))} {stage_eta} ({html.escape(t('run Estimate for the whole chain'))})"
+    whole = format_duration((progress.eta_s or 0.0) + progress.chain_later_s)
+    return f"{html.escape(t('ETA of this stage'))} {stage_eta}, {html.escape(t('whole chain'))} ≈ {whole}"
+
+
 def progress_bar_html(progress: JobProgress | None, running: bool, t: Callable[..., str]) -> str:
     """A plain HTML progress bar with 'step / total', percentage, epoch and ETA."""
     if progress is None or (progress.events == 0 and not running):
@@ -118,7 +130,7 @@ def progress_bar_html(progress: JobProgress | None, running: bool, t: Callable[.
     if running and progress.items_per_s:
         parts.append(f"{progress.items_per_s:.3g} {html.escape(t('items/s'))}")
     if running and progress.eta_s is not None:
-        parts.append(f"{html.escape(t('ETA'))} {format_duration(progress.eta_s)}")
+        parts.append(eta_text(progress, t))
     if progress.loss:
         parts.append(", ".join(f"{html.escape(str(k))}={v:.4g}" for k, v in progress.loss.items()
                                if isinstance(v, (int, float))))
