@@ -1,10 +1,9 @@
-"""A tiny v2Pro experiment end to end on CPU: formatting writes 7-sv_cn/ (incrementally, and not for v2), a v2Pro
-weight file with upstream's header is picked up by the weight list and synthesises through the inference pipeline.
-
-SoVITS training of a v2Pro experiment is not covered here: the trainer lives elsewhere; the weight file below is
-the tiny pretrained G saved the way a finetuned file is saved.
+"""A tiny v2Pro experiment end to end on CPU: formatting writes 7-sv_cn/ (incrementally, and not for v2), one epoch
+of SoVITS training reads those embeddings and writes v2Pro weights with upstream's header (v2ProPlus too, from the
+same data), and the weights synthesise through the inference pipeline.
 """
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +12,20 @@ import torch
 
 from dataset_helpers import CLIPS, make_clips, write_list
 from gpt_sovits.dataset.format import FormatOptions, format_dataset
-from gpt_sovits.dataset.steps import SV
+from gpt_sovits.dataset.steps import HUBERT, SV, TEXT
 from gpt_sovits.infer.pipeline import TTSPipeline
 from gpt_sovits.infer.request import TTSRequest
 from gpt_sovits.infer.weights import list_sovits_weights
-from gpt_sovits.models.checkpoints import load_sovits, save_sovits_weights
+from gpt_sovits.models.checkpoints import load_sovits, read_sovits_state
+from gpt_sovits.models.safe_load import load_checkpoint
 from gpt_sovits.paths import HUBERT_DIR, BERT_DIR, ProjectPaths
 from gpt_sovits.tiny import write_tiny_pro
+from gpt_sovits.tiny.models import TINY_S2_BY_VERSION
+from gpt_sovits.train.sovits import SoVITSTrainOptions, train_sovits
 from infer_helpers import espeak_reference
 
 EN = [c for c in CLIPS if c.lang.lower() == "en"][:2]
+SEGMENT_FRAMES = 4  # a short training segment: the full-size discriminator is the cost of a step
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,54 @@ def pro_root(tiny_pretrained, tmp_path_factory) -> Path:
     for name in (HUBERT_DIR, BERT_DIR):
         (models / name).symlink_to(tiny_pretrained / "pretrained_models" / name)
     write_tiny_pro(models, "v2Pro")
+    write_tiny_pro(models, "v2ProPlus")
     return root
+
+
+@pytest.fixture(scope="module")
+def pro_trained(pro_root, tmp_path_factory) -> dict[str, Path]:
+    """The experiment "protrain" formatted as v2Pro (text + audio steps; the SV step comes with them) and trained one
+    epoch (one step) by the SoVITS trainer, as v2Pro (its formatted version, no --version) and as v2ProPlus."""
+    work = tmp_path_factory.mktemp("pro_train")
+    make_clips(work / "clips", EN)
+    options = FormatOptions(list_path=write_list(work / "protrain.list", work / "clips", EN), exp_name="protrain",
+                            root=pro_root, version="v2Pro", steps=(TEXT, HUBERT))
+    report = format_dataset(options)
+    assert report.succeeded and len(report.step(SV).computed) == len(EN), report.summary()
+    out = {}
+    for version in ("v2Pro", "v2ProPlus"):
+        hps = json.loads(TINY_S2_BY_VERSION[version].read_text())
+        hps["train"]["segment_size"] = SEGMENT_FRAMES * hps["data"]["hop_length"]
+        config = work / f"s2_{version}.json"
+        config.write_text(json.dumps(hps))
+        log: list[str] = []
+        outcome = train_sovits(SoVITSTrainOptions(
+            root=pro_root, exp="protrain", epochs=1, batch_size=2, save_every=1, device="cpu", config=config,
+            version=None if version == "v2Pro" else version, min_items=0, threads=1), reporter_log=log.append)
+        assert outcome.status == "finished" and len(outcome.weights) == 1, "\n".join(log)
+        out[version] = Path(outcome.weights[0])
+        out[f"{version}_log"] = "\n".join(log)
+    return out
+
+
+@pytest.mark.slow
+def test_v2pro_experiment_trains_and_writes_upstreams_weight_files(pro_root, pro_trained):
+    paths = ProjectPaths(pro_root)
+    for version, header in (("v2Pro", b"05"), ("v2ProPlus", b"06")):
+        weights = pro_trained[version]
+        assert weights == paths.sovits_weights_dir(version) / "protrain_e1_s1.pth"
+        assert weights.read_bytes()[:2] == header and weights in list_sovits_weights(paths)
+        loaded = load_sovits(weights)
+        assert loaded.version == version and loaded.hps["model"]["version"] == version
+        # the step reached the SV projection: its weights moved away from the pretrained G's
+        pretrained, _, _ = read_sovits_state(paths.pretrained_sovits_g(version))
+        trained = loaded.model.state_dict()["sv_emb.weight"]
+        assert not torch.equal(trained.half(), pretrained["sv_emb.weight"].half())
+        # upstream's v2Pro discriminator (scale + 7 periods) was trained and saved for resuming
+        d_state = load_checkpoint(paths.experiment("protrain").sovits_logs(version) / "D_1.pth").data["model"]
+        assert {k.split(".")[1] for k in d_state} == {str(i) for i in range(8)}
+    assert "formatted (1A) for v2Pro and this run trains v2ProPlus" in pro_trained["v2ProPlus_log"]
+    assert "formatted (1A)" not in pro_trained["v2Pro_log"]
 
 
 @pytest.mark.slow  # espeak clips, tiny HuBERT and the full-size SV network on CPU
@@ -67,13 +117,9 @@ def test_formatting_writes_sv_embeddings_incrementally(pro_root, tmp_path):
 
 
 @pytest.mark.slow
-def test_v2pro_weights_synthesise_through_the_pipeline(pro_root, tmp_path):
+def test_trained_v2pro_weights_synthesise_through_the_pipeline(pro_root, pro_trained, tmp_path):
     paths = ProjectPaths(pro_root)
-    pretrained = load_sovits(paths.pretrained_sovits_g("v2Pro"))
-    finetuned = save_sovits_weights(pretrained.model, pretrained.hps,
-                                    paths.sovits_weights_dir("v2Pro") / "tiny_e1_s1.pth", "1epoch_1iteration")
-    assert finetuned.read_bytes()[:2] == b"05" and finetuned in list_sovits_weights(paths)
-
+    finetuned = pro_trained["v2Pro"]
     ref = espeak_reference(tmp_path / "ref.wav", seconds=3.5)
     pipeline = TTSPipeline(paths, device="cpu")
     pipeline.load_gpt(paths.pretrained_gpt("v2Pro"))
