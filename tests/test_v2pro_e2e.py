@@ -1,6 +1,6 @@
 """A tiny v2Pro experiment end to end on CPU: formatting writes 7-sv_cn/ (incrementally, and not for v2), one epoch
 of SoVITS training reads those embeddings and writes v2Pro weights with upstream's header (v2ProPlus too, from the
-same data), and the weights synthesise through the inference pipeline.
+same data), one GPT epoch starts from s1v3.ckpt, and the trained pair synthesises through the inference pipeline.
 """
 
 import json
@@ -12,7 +12,7 @@ import torch
 
 from dataset_helpers import CLIPS, make_clips, write_list
 from gpt_sovits.dataset.format import FormatOptions, format_dataset
-from gpt_sovits.dataset.steps import HUBERT, SV, TEXT
+from gpt_sovits.dataset.steps import HUBERT, SEMANTIC, SV, TEXT
 from gpt_sovits.infer.pipeline import TTSPipeline
 from gpt_sovits.infer.request import TTSRequest
 from gpt_sovits.infer.weights import list_sovits_weights
@@ -21,6 +21,7 @@ from gpt_sovits.models.safe_load import load_checkpoint
 from gpt_sovits.paths import HUBERT_DIR, BERT_DIR, ProjectPaths
 from gpt_sovits.tiny import write_tiny_pro
 from gpt_sovits.tiny.models import TINY_S2_BY_VERSION
+from gpt_sovits.train.gpt import GPTTrainOptions, train as train_gpt
 from gpt_sovits.train.sovits import SoVITSTrainOptions, train_sovits
 from infer_helpers import espeak_reference
 
@@ -43,12 +44,13 @@ def pro_root(tiny_pretrained, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def pro_trained(pro_root, tmp_path_factory) -> dict[str, Path]:
-    """The experiment "protrain" formatted as v2Pro (text + audio steps; the SV step comes with them) and trained one
-    epoch (one step) by the SoVITS trainer, as v2Pro (its formatted version, no --version) and as v2ProPlus."""
+    """The experiment "protrain" formatted as v2Pro (the SV step comes with the audio step) and trained one epoch by
+    the SoVITS trainer (one step), as v2Pro (its formatted version, no --version) and as v2ProPlus, and by the GPT
+    trainer as v2Pro."""
     work = tmp_path_factory.mktemp("pro_train")
     make_clips(work / "clips", EN)
     options = FormatOptions(list_path=write_list(work / "protrain.list", work / "clips", EN), exp_name="protrain",
-                            root=pro_root, version="v2Pro", steps=(TEXT, HUBERT))
+                            root=pro_root, version="v2Pro", steps=(TEXT, HUBERT, SEMANTIC))
     report = format_dataset(options)
     assert report.succeeded and len(report.step(SV).computed) == len(EN), report.summary()
     out = {}
@@ -64,6 +66,10 @@ def pro_trained(pro_root, tmp_path_factory) -> dict[str, Path]:
         assert outcome.status == "finished" and len(outcome.weights) == 1, "\n".join(log)
         out[version] = Path(outcome.weights[0])
         out[f"{version}_log"] = "\n".join(log)
+    gpt = train_gpt(GPTTrainOptions(root=pro_root, exp="protrain", epochs=1, batch_size=2, save_every=1,
+                                    device="cpu", min_items=0))
+    assert gpt.status == "finished" and len(gpt.weights) == 1
+    out["gpt"] = Path(gpt.weights[0])
     return out
 
 
@@ -85,6 +91,7 @@ def test_v2pro_experiment_trains_and_writes_upstreams_weight_files(pro_root, pro
         assert {k.split(".")[1] for k in d_state} == {str(i) for i in range(8)}
     assert "formatted (1A) for v2Pro and this run trains v2ProPlus" in pro_trained["v2ProPlus_log"]
     assert "formatted (1A)" not in pro_trained["v2Pro_log"]
+    assert pro_trained["gpt"] == paths.gpt_weights_dir("v2Pro") / "protrain-e1.ckpt"  # from s1v3.ckpt, v2's GPT
 
 
 @pytest.mark.slow  # espeak clips, tiny HuBERT and the full-size SV network on CPU
@@ -122,7 +129,7 @@ def test_trained_v2pro_weights_synthesise_through_the_pipeline(pro_root, pro_tra
     finetuned = pro_trained["v2Pro"]
     ref = espeak_reference(tmp_path / "ref.wav", seconds=3.5)
     pipeline = TTSPipeline(paths, device="cpu")
-    pipeline.load_gpt(paths.pretrained_gpt("v2Pro"))
+    pipeline.load_gpt(pro_trained["gpt"])
     pipeline.load_sovits(finetuned)
     assert pipeline.version == "v2Pro"
     req = TTSRequest(text="Hello there.", text_lang="en", ref_audio_path=ref, prompt_text="ni hao.",

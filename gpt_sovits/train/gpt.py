@@ -120,7 +120,8 @@ def training_config(pretrained: dict[str, Any]) -> dict[str, Any]:
 
 def build_model(options: GPTTrainOptions, paths: ProjectPaths) -> tuple[Text2SemanticDecoder, dict[str, Any], str]:
     """The GPT to finetune: the pretrained model, or `continue_from`'s weights loaded into it (strict)."""
-    pretrained_path = Path(options.pretrained or paths.pretrained_gpt(options.version))
+    version = options.version or training_version(paths.experiment(options.exp), None, GPT_VERSIONS)
+    pretrained_path = Path(options.pretrained or paths.pretrained_gpt(version))
     pretrained = _read_model_file(pretrained_path)
     config = training_config(pretrained)
     model = Text2SemanticDecoder(config)

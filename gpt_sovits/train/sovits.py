@@ -135,6 +135,8 @@ def training_config(opts: SoVITSTrainOptions, exp: ExperimentPaths, project: Pro
     the pretrained G file when it has one, so the network always matches the weights it starts from (upstream
     always takes configs/s2.json and would fail on a file of another size); everything else is configs/s2.json.
     """
+    if opts.version is None:
+        opts = replace(opts, version=training_version(exp, None, SOVITS_VERSIONS))
     path = opts.config or default_config(opts.version)
     hps = json.loads(Path(path).read_text(encoding="utf-8"))
     if opts.config is None:
