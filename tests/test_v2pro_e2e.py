@@ -16,6 +16,7 @@ import torch
 
 from dataset_helpers import CLIPS, make_clips, write_list
 from gpt_sovits.dataset.format import FormatOptions, format_dataset
+from gpt_sovits.dataset.readers import formatted_version
 from gpt_sovits.dataset.steps import HUBERT, SEMANTIC, SV, TEXT
 from gpt_sovits.infer.pipeline import TTSPipeline
 from gpt_sovits.infer.request import TTSRequest
@@ -55,6 +56,7 @@ def pro_trained(pro_root, tmp_path_factory) -> dict[str, Path]:
                             root=pro_root, version="v2Pro", steps=(TEXT, HUBERT, SEMANTIC))
     report = format_dataset(options)
     assert report.succeeded and len(report.step(SV).computed) == len(EN), report.summary()
+    assert formatted_version(ProjectPaths(pro_root).experiment("protrain")) == "v2Pro"  # what the trainers default to
     hps = json.loads(TINY_S2_BY_VERSION["v2Pro"].read_text())
     hps["train"]["segment_size"] = SEGMENT_FRAMES * hps["data"]["hop_length"]
     config = work / "s2_v2Pro.json"
