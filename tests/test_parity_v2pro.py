@@ -5,7 +5,8 @@ bundle's ``cases_index.json`` / ``cases.safetensors``, the tolerance from its ``
 lists for a case must be produced by our code and match; a bundle with other inputs runs unchanged.
 
 a: fbank · b: SV embedding · c: the formatting SV step (7-sv_cn) · d: the inference reference path · e: decode with
-sv_emb (v2Pro and v2ProPlus) · f: one v2Pro training step (forward, D step, G step, AdamW updates).
+sv_emb (v2Pro and v2ProPlus) · f: one v2Pro training step through the SoVITS trainer's step (forward, D step, G
+step, AdamW updates).
 """
 
 import json
@@ -19,12 +20,13 @@ import torch
 from safetensors.torch import load_file
 
 from gpt_sovits.audio.sinc_resample import sinc_resample
-from gpt_sovits.audio.spectrogram import mel_spectrogram, spec_to_mel
-from gpt_sovits.models.checkpoints import load_sovits, load_sovits_pretrained_d, read_sovits_state
-from gpt_sovits.models.sovits import build_synthesizer, losses
-from gpt_sovits.models.sovits.commons import slice_segments
+from gpt_sovits.dataset.sovits_data import SoVITSBatch
+from gpt_sovits.models.checkpoints import load_sovits
+from gpt_sovits.models.sovits import build_discriminator, build_synthesizer
 from gpt_sovits.models.sv import SpeakerEncoder, fbank
 from gpt_sovits.models.sv.fbank import mel_banks, povey_window
+from gpt_sovits.train.sovits_init import initialise
+from gpt_sovits.train.sovits_step import StepDraws, disable_dropout, make_optimizers, set_epoch_lr, train_step
 
 
 class ProBundle:
@@ -215,20 +217,6 @@ def test_e_decode(bundle):
 
 
 # ---------------------------------------------------------------------------------------------------- f: training
-def _forward_fields(out) -> dict[str, torch.Tensor]:
-    """The training forward's outputs by name, from upstream's positional tuple or a named result object."""
-    if isinstance(out, tuple):
-        y_hat, kl_ssl, ids_slice, _x_mask, z_mask, (z, z_p, m_p, logs_p, m_q, logs_q), _quantized = out
-        return dict(y_hat=y_hat, kl_ssl=kl_ssl, ids_slice=ids_slice, z_mask=z_mask, z=z, z_p=z_p, m_p=m_p,
-                    logs_p=logs_p, m_q=m_q, logs_q=logs_q)
-    names = {"y_hat": ("y_hat", "o"), "kl_ssl": ("kl_ssl", "commit_loss"), "z_mask": ("z_mask", "y_mask")}
-    fields = {}
-    for key in ("y_hat", "kl_ssl", "ids_slice", "z_mask", "z", "z_p", "m_p", "logs_p", "m_q", "logs_q"):
-        attr = next(a for a in names.get(key, (key,)) if hasattr(out, a))
-        fields[key] = getattr(out, attr)
-    return fields
-
-
 def _case_f_rules(cases_md: str) -> tuple[float, float, tuple[str, ...]]:
     """(wide, narrow) gradient tolerances relative to the tensor's max and the prefixes that get the wide one."""
     section = cases_md[cases_md.index("Suggested acceptance rule for this case"):]
@@ -238,44 +226,21 @@ def _case_f_rules(cases_md: str) -> tuple[float, float, tuple[str, ...]]:
     return float(rules[0]), float(rules[1]), tuple(p.strip().rstrip("*") for p in prefixes.group(1).split(","))
 
 
-def _inject_draws(monkeypatch, noise: torch.Tensor, u: torch.Tensor) -> None:
-    """Replay upstream's two random draws (posterior noise, slice start) in the order the forward makes them."""
-    randn, rand = torch.randn, torch.rand
-
-    def fake_randn(*size, **kwargs):
-        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
-        return noise.clone() if tuple(shape) == tuple(noise.shape) else randn(*size, **kwargs)
-
-    def fake_rand(*size, **kwargs):
-        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
-        return u.clone() if tuple(shape) == tuple(u.shape) else rand(*size, **kwargs)
-
-    monkeypatch.setattr(torch, "randn", fake_randn)
-    monkeypatch.setattr(torch, "rand", fake_rand)
-
-
-def _param_groups(net_g, lrs: list[float]) -> list[dict]:
-    """Upstream's SoVITS groups: everything at lr, then text embedding, text encoder and MRTE at the low lr."""
-    low = [net_g.enc_p.text_embedding, net_g.enc_p.encoder_text, net_g.enc_p.mrte]
-    low_ids = {id(p) for m in low for p in m.parameters()}
-    base = [p for p in net_g.parameters() if id(p) not in low_ids]  # frozen ssl_proj included, as upstream
-    groups = [{"params": base, "lr": lrs[0]}]
-    return groups + [{"params": list(m.parameters()), "lr": lr} for m, lr in zip(low, lrs[1:])]
-
-
 def _grad_norm(named: list[tuple[str, torch.Tensor]]) -> float:
     return sum(float(g.double().norm(2)) ** 2 for _, g in named) ** 0.5
 
 
 @pytest.mark.slow  # full-size discriminator (63 M parameters): forward/backward on two 0.64 s segments
-def test_f_training_step(bundle, monkeypatch):
+def test_f_training_step(bundle):
+    """The recorded step through the SoVITS trainer's own pieces: pretrained init, optimizer groups, lr rule and
+    ``train_step`` on a collated batch with the clips' sv_emb, the two random draws injected."""
     cases = bundle.cases("f_s2_train_step_")
     assert cases, "the bundle has no f_s2_train_step_* case"
     for case in cases:
-        _check_training_step(bundle, case, monkeypatch)
+        _check_training_step(bundle, case)
 
 
-def _check_training_step(bundle: ProBundle, case: str, monkeypatch) -> None:
+def _check_training_step(bundle: ProBundle, case: str) -> None:
     c = bundle.case(case)
     params, meta = c["params"], c["meta"]
     version = case.removeprefix("f_s2_train_step_")
@@ -283,75 +248,65 @@ def _check_training_step(bundle: ProBundle, case: str, monkeypatch) -> None:
     config = bundle.root / f"s2{version}_tiny.json"
     assert config.is_file(), f"{case}: the bundle has no {config.name} (the tiny config the case was run with)"
     hps = json.loads(config.read_text())
-    data, train = hps["data"], hps["train"]
-    hop, segment = data["hop_length"], train["segment_size"]
-
-    net_g = build_synthesizer(hps, version)
-    net_g.load_state_dict(read_sovits_state(bundle.root / files["G"])[0], strict=True)
-    net_d = load_sovits_pretrained_d(bundle.root / files["D"], version=version)
+    hps["model"]["version"] = version  # what upstream's webui writes into the config before training
+    torch.manual_seed(4321)  # another seed than upstream's: every draw that matters is injected
+    net_g, net_d = build_synthesizer(hps, version), build_discriminator(hps, version)
+    report = initialise(net_g, net_d, bundle.root / files["G"], bundle.root / files["D"], version)
+    assert not report.missing and not report.unexpected, report.lines()  # G non-strict, all keys matched
     assert len(net_d.discriminators) == meta["n_discriminators"]
-    for module in [*net_g.modules(), *net_d.modules()]:  # the case switches every dropout off
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    net_g.train()
-    net_d.train()
-    g_groups = _param_groups(net_g, params["lr_in_step_G_groups"])
-    assert [len(g["params"]) for g in g_groups] == meta["group_sizes_G"]
-    optim_g = torch.optim.AdamW(g_groups, betas=tuple(train["betas"]), eps=train["eps"])
-    optim_d = torch.optim.AdamW(net_d.parameters(), params["lr_in_step_D"][0], betas=tuple(train["betas"]),
-                                eps=train["eps"])
+    disable_dropout(net_g, net_d)  # the case switches every dropout off
+    optim_g, optim_d = make_optimizers(net_g, net_d, hps["train"])
+    assert [len(g["params"]) for g in optim_g.param_groups] == meta["group_sizes_G"]
+    decay = float(hps["train"]["lr_decay"])
+    lr_g, lr_d = set_epoch_lr(optim_g, decay, 1), set_epoch_lr(optim_d, decay, 1)
+    assert lr_g == pytest.approx(params["lr_in_step_G_groups"]) and lr_d == pytest.approx(params["lr_in_step_D"])
 
-    x = {k: bundle.input(case, k) for k in ("ssl", "spec", "spec_lengths", "text", "text_lengths", "sv_emb",
-                                             "rand_enc_q_noise", "rand_slice_u", "wav_int16")}
-    _inject_draws(monkeypatch, x["rand_enc_q_noise"], x["rand_slice_u"])
-    out = _forward_fields(net_g(x["ssl"].float(), x["spec"], x["spec_lengths"], x["text"], x["text_lengths"],
-                                sv_emb=x["sv_emb"]))
-    monkeypatch.undo()
-
-    produced = {k: out[k] for k in ("z", "z_p", "m_p", "logs_p", "m_q", "logs_q", "y_hat", "ids_slice")}
-    mask = (torch.arange(x["spec"].shape[-1])[None] < x["spec_lengths"][:, None]).float()[:, None]
-    with torch.no_grad():
+    x = {k: bundle.input(case, k) for k in ("ssl", "ssl_lengths", "spec", "spec_lengths", "text", "text_lengths",
+                                             "sv_emb", "rand_enc_q_noise", "rand_slice_u", "wav_int16", "wav_lengths")}
+    produced = {}
+    with torch.no_grad():  # the timbre path with the weights the step's forward uses
+        mask = (torch.arange(x["spec"].shape[-1])[None] < x["spec_lengths"][:, None]).float()[:, None]
         produced["ref_enc_ge"] = net_g.ref_enc(x["spec"][:, : net_g.ref_bins] * mask, mask)
         produced["sv_linear"] = net_g.sv_emb(x["sv_emb"])
-        produced["ge"] = net_g.reference_embedding(x["spec"], mask, x["sv_emb"])
-        produced["ge512"] = net_g.mrte_condition(produced["ge"])
+        produced["ge512"] = net_g.mrte_condition(net_g.reference_embedding(x["spec"], mask, x["sv_emb"]))
+    batch = SoVITSBatch(ssl=x["ssl"].float(), ssl_lengths=x["ssl_lengths"], spec=x["spec"],
+                        spec_lengths=x["spec_lengths"], wav=x["wav_int16"].float() / 32768.0,
+                        wav_lengths=x["wav_lengths"], text=x["text"], text_lengths=x["text_lengths"], names=[],
+                        sv_emb=x["sv_emb"])
+    grads: dict[str, dict[str, torch.Tensor]] = {"d": {}, "g": {}}
 
-    mel_args = (data["filter_length"], data["n_mel_channels"], data["sampling_rate"])
-    y_mel = slice_segments(spec_to_mel(x["spec"], *mel_args, data["mel_fmin"], data["mel_fmax"]),
-                           out["ids_slice"], segment // hop)
-    y_hat_mel = mel_spectrogram(out["y_hat"].squeeze(1), *mel_args, hop, data["win_length"], data["mel_fmin"],
-                                data["mel_fmax"])
-    y = slice_segments(x["wav_int16"].float() / 32768.0, out["ids_slice"] * hop, segment)
+    def keep(which: str) -> None:
+        net = net_d if which == "d" else net_g
+        grads[which].update({n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None})
 
-    # D step on the detached generator output
-    y_d_r, y_d_g, _, _ = net_d(y, out["y_hat"].detach())
-    loss_disc, losses_disc_r, losses_disc_g = losses.discriminator_loss(y_d_r, y_d_g)
-    optim_d.zero_grad()
-    loss_disc.backward()
-    d_grads = {n: p.grad.clone() for n, p in net_d.named_parameters() if p.grad is not None}
-    optim_d.step()
-    produced.update(y_mel=y_mel, y_hat_mel=y_hat_mel, loss_disc_all=loss_disc,
-                    losses_disc_r=torch.stack(losses_disc_r), losses_disc_g=torch.stack(losses_disc_g))
-    produced.update({f"d_step_y_d_hat_g_{i}": g for i, g in enumerate(y_d_g)})
-
-    # G step through the just-updated discriminator (its own weight gradients are not needed: saves CPU)
-    net_d.requires_grad_(False)
-    _, y_d_g, fmap_r, fmap_g = net_d(y, out["y_hat"])
-    loss_mel = losses.mel_loss(y_mel, y_hat_mel, train["c_mel"])
-    loss_kl = losses.kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], out["z_mask"]) * train["c_kl"]
-    loss_fm = losses.feature_loss(fmap_r, fmap_g)
-    loss_gen, losses_gen = losses.generator_loss(y_d_g)
-    loss_gen_all = loss_gen + loss_fm + loss_mel + out["kl_ssl"] * 1 + loss_kl
-    optim_g.zero_grad()
-    loss_gen_all.backward()
-    g_grads = {n: p.grad.clone() for n, p in net_g.named_parameters() if p.grad is not None}
-    optim_g.step()
-    produced.update(loss_gen=loss_gen, loss_fm=loss_fm, loss_mel=loss_mel, loss_kl=loss_kl,
-                    kl_ssl=torch.as_tensor(out["kl_ssl"], dtype=torch.float32), loss_gen_all=loss_gen_all,
-                    losses_gen=torch.stack(losses_gen))
+    net_g.train()
+    net_d.train()
+    result = train_step(net_g, net_d, optim_g, optim_d, batch, hps, torch.amp.GradScaler("cpu", enabled=False),
+                        draws=StepDraws(noise=x["rand_enc_q_noise"], slice_rand=x["rand_slice_u"]), on_grads=keep)
+    out = result.out
+    produced.update({k: getattr(out, k) for k in ("z", "z_p", "m_p", "logs_p", "m_q", "logs_q", "y_hat", "ids_slice",
+                                                  "ge")})
+    produced.update(y_mel=result.y_mel, y_hat_mel=result.y_hat_mel, losses_disc_r=torch.stack(result.losses_disc_r),
+                    losses_disc_g=torch.stack(result.losses_disc_g), losses_gen=torch.stack(result.losses_gen),
+                    kl_ssl=result.losses["kl_ssl"])
+    produced.update({f"loss_{k}": result.losses[k] for k in ("disc_all", "gen", "fm", "mel", "kl", "gen_all")})
+    produced.update({f"d_step_y_d_hat_g_{i}": g for i, g in enumerate(result.d_fake_before_update)})
     bundle.check_all(case, produced, skip=("G_after/", "G_grad/", "D_after/", "D_grad/"))
 
-    # logged gradient norms (float64, no clipping); per module, the modules behind the updated D get the wide rule
+    # the norms the trainer logs (float64, no clipping)
+    for name, logged in (("g", result.grad_norm_g), ("d", result.grad_norm_d)):
+        total = params[f"grad_norm_{name}"]
+        assert abs(logged - total) <= 1e-4 * (1 + abs(total)), f"logged grad_norm_{name} {logged} != {total}"
+    _compare_grads_and_updates(bundle, case, grads["g"], grads["d"], net_g, net_d, optim_g.param_groups,
+                               optim_d.param_groups)
+
+
+def _compare_grads_and_updates(bundle: ProBundle, case: str, g_grads: dict, d_grads: dict, net_g, net_d,
+                               g_groups: list[dict], d_groups: list[dict]) -> None:
+    """Gradient norms in total and per module (the modules behind the just-updated D get the wide rule), gradients
+    before and parameters after the step (rows as listed in the index where only rows are stored)."""
+    c = bundle.case(case)
+    params, meta = c["params"], c["meta"]
     wide, narrow, wide_prefixes = _case_f_rules((bundle.root / "CASES.md").read_text())
     for name, grads, total in (("G", g_grads, params["grad_norm_g"]), ("D", d_grads, params["grad_norm_d"])):
         ours = _grad_norm(list(grads.items()))
@@ -360,9 +315,7 @@ def _check_training_step(bundle: ProBundle, case: str, monkeypatch) -> None:
             mine = _grad_norm([(n, g) for n, g in grads.items() if n.startswith(module + ".")])
             limit = wide * norm if name == "G" and (module + ".").startswith(wide_prefixes) else 1e-4 * (1 + norm)
             assert abs(mine - norm) <= limit, f"{name} {module}: grad norm {mine} != {norm}"
-
-    # gradients before and parameters after the step (rows as listed in the index where only rows are stored)
-    models = {"G": (net_g, g_grads, g_groups), "D": (net_d, d_grads, optim_d.param_groups)}
+    models = {"G": (net_g, g_grads, g_groups), "D": (net_d, d_grads, d_groups)}
     for item in c["outputs"]:
         short = item["name"].split(".", 1)[1]
         kind, _, pname = short.partition("/")

@@ -63,7 +63,8 @@ def test_dataset_pads_hubert_by_one_frame_and_collate_sorts_and_pads_even(tmp_pa
     exp = _exp(tmp_path, {"a.wav": 0.8, "b.wav": 1.3}, hubert_short={"b.wav"})
     data = scan_items(exp, SR, HOP, min_items=0)
     ds = SoVITSDataset(exp, sorted(data.items, key=lambda it: it.name), DATA_HPS)
-    ssl_b, spec_b, wav_b, _, _ = ds[1]
+    ssl_b, spec_b, wav_b = ds[1][:3]
+    assert ds[1].sv_emb is None and collate([ds[0]]).sv_emb is None  # v2: no speaker embeddings
     assert ssl_b.shape[-1] == spec_b.shape[-1]
     assert torch.equal(ssl_b[..., -1], ssl_b[..., -2])  # replicated last frame
     batch = collate([ds[0], ds[1]])
@@ -73,6 +74,27 @@ def test_dataset_pads_hubert_by_one_frame_and_collate_sorts_and_pads_even(tmp_pa
     assert batch.spec[1, :, int(batch.spec_lengths[1]):].abs().sum() == 0
     assert torch.equal(batch.wav[0, :, : wav_b.shape[-1]], wav_b)
     assert batch.text.dtype == torch.long and batch.text_lengths.tolist() == [3, 3]
+
+
+def test_v2pro_items_need_a_speaker_embedding_and_collate_stacks_them(tmp_path):
+    exp = _exp(tmp_path, {"a.wav": 0.8, "b.wav": 1.3, "nosv.wav": 1.0, "badsv.wav": 1.0})
+    exp.sv_dir.mkdir()
+    embs = {"a.wav": torch.randn(1, 20480), "b.wav": torch.randn(1, 20480).half()}  # fp16: 1A on a GPU with half
+    for name, emb in embs.items():
+        save_tensor(exp.sv_dir / f"{name}.pt", emb)
+    save_tensor(exp.sv_dir / "badsv.wav.pt", torch.randn(1, 192))
+
+    assert scan_items(exp, SR, HOP, "v2", min_items=0).unique == 4  # v2 does not read 7-sv_cn
+    data = scan_items(exp, SR, HOP, "v2Pro", min_items=0)
+    reasons = {s.name: s.reason for s in data.skipped}
+    assert set(reasons) == {"nosv.wav", "badsv.wav"}
+    assert "7-sv_cn" in reasons["nosv.wav"] and "speaker embedding" in reasons["badsv.wav"]
+
+    ds = SoVITSDataset(exp, sorted(data.items, key=lambda it: it.name), DATA_HPS, "v2Pro")
+    assert ds[0].sv_emb.shape == (1, 20480) and ds[1].sv_emb.dtype == torch.float32
+    batch = collate([ds[0], ds[1]])
+    assert batch.names == ["b.wav", "a.wav"] and batch.sv_emb.shape == (2, 20480)
+    assert torch.equal(batch.sv_emb[0], embs["b.wav"][0].float()) and torch.equal(batch.sv_emb[1], embs["a.wav"][0])
 
 
 def test_bucket_sampler_is_upstreams():

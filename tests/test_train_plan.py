@@ -12,7 +12,9 @@ from gpt_sovits.devices import DeviceInfo, GpuInfo
 from gpt_sovits.jobs import JobConflict, JobRunner
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.train.chain import parse_stages
-from gpt_sovits.train.plan import TrainerSettings, experiment_weights, formatted_experiments, train_defaults
+from gpt_sovits.train.plan import (
+    TrainerSettings, default_version, experiment_weights, formatted_experiments, train_defaults, version_files,
+)
 from gpt_sovits.infer.references import guess_language
 from gpt_sovits.train.preview import pending_previews, pick_reference, preview_path
 from gpt_sovits.ui.context import UiContext
@@ -105,6 +107,45 @@ def test_trainer_command_lines(tmp_path):
     assert shlex.join(stages[1].args).endswith("--pretrained /p/gpt.ckpt --dpo")
     with pytest.raises(ValueError, match="Choose an experiment"):
         train_request(ctx, "sovits", {**values, "exp": None})
+
+
+def test_versions_offered_and_defaults_follow_formatting_and_pretrained_files(tmp_path):
+    from gpt_sovits.ui.tabs.train import VERSIONS, version_markdown
+
+    assert VERSIONS == ("v2", "v2Pro", "v2ProPlus")
+    pro = TrainerSettings(epochs=8, batch_size=4, save_every=4, version="v2Pro")
+    for trainer in ("sovits", "gpt"):
+        args = pro.args(trainer)
+        assert args[args.index("--version") + 1] == "v2Pro"
+    with pytest.raises(ValueError, match="v1"):
+        TrainerSettings(epochs=8, batch_size=4, save_every=4, version="v1").args("gpt")
+
+    paths = ProjectPaths(tmp_path)
+    assert default_version(paths, None) == "v2"  # nothing present: the project's default
+    missing = version_files(paths, "v2Pro")
+    assert not missing.ready and {w for w, _, _ in missing.missing} == {"SoVITS G", "SoVITS D", "GPT"}
+    note = version_markdown(UiContext.create(str(tmp_path)), "v2Pro")
+    assert "s2Gv2Pro.pth" in note and str(paths.pretrained_models / "v2Pro") in note and "s1v3.ckpt" in note
+
+    for f in (paths.pretrained_sovits_g("v2Pro"), paths.pretrained_gpt("v2Pro")):  # no D: still ready
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(b"PK not really")
+    assert version_files(paths, "v2Pro").ready and not version_files(paths, "v2ProPlus").ready
+    assert default_version(paths, None) == "v2Pro"  # the only version whose files are there
+
+    exp = paths.experiment("voice")
+    exp.sv_dir.mkdir(parents=True)
+    (exp.sv_dir / "a.wav.pt").write_bytes(b"x")
+    assert default_version(paths, "voice") == "v2Pro"  # speaker embeddings, no recorded version
+    exp.format_source.write_text(json.dumps({"list": "x.list", "version": "v2ProPlus"}))
+    assert default_version(paths, "voice") == "v2ProPlus"  # what 1A formatted it for wins
+
+    sov = paths.sovits_weights_dir("v2Pro")
+    sov.mkdir(parents=True)
+    (sov / "voice_e1_s1.pth").write_bytes(b"x")
+    (paths.weights / "SoVITS_weights").mkdir()
+    (paths.weights / "SoVITS_weights" / "voice_e2_s2.pth").write_bytes(b"x")
+    assert sorted((w.epoch, w.version) for w in experiment_weights(paths, "voice")) == [(1, "v2Pro"), (2, "v1")]
 
 
 def test_format_and_training_exclude_each_other_per_experiment(tmp_path):

@@ -237,7 +237,8 @@ class _Formatter:
         aside.rmdir()
 
     def _record_source(self) -> None:
-        data = json.dumps({"list": self.source}, ensure_ascii=False).encode("utf-8")
+        # the model version too: the trainers default to it and warn about another (readers.formatted_version)
+        data = json.dumps({"list": self.source, "version": self.options.version}, ensure_ascii=False).encode("utf-8")
         if not self.exp.format_source.is_file() or self.exp.format_source.read_bytes() != data:
             atomic_write_bytes(self.exp.format_source, data)
 

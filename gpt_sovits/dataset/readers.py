@@ -8,6 +8,7 @@ reader modules next to this one.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +57,14 @@ _PRODUCED_BY: dict[str, tuple[str, str]] = {
     "hubert": ("4-cnhubert/", "1A audio step (HuBERT features + 32 kHz wavs)"),
     "wav32k": ("5-wav32k/", "1A audio step (HuBERT features + 32 kHz wavs)"),
     "semantic": ("6-name2semantic.tsv", "1A semantic-token step"),
+    "sv": ("7-sv_cn/", "1A audio step with model version v2Pro or v2ProPlus (speaker embeddings)"),
 }
 
 
 def _path_of(exp: ExperimentPaths, need: str) -> Path:
     return {
         "name2text": exp.name2text, "bert": exp.bert_dir, "hubert": exp.hubert_dir,
-        "wav32k": exp.wav32k_dir, "semantic": exp.name2semantic,
+        "wav32k": exp.wav32k_dir, "semantic": exp.name2semantic, "sv": exp.sv_dir,
     }[need]
 
 
@@ -96,3 +98,14 @@ def require_formatted(exp: ExperimentPaths, needs: tuple[str, ...]) -> None:
         raise MissingFormattedData(
             f"The experiment {exp.name!r} is missing " + "; ".join(missing) + ". Run 1A (format) for it first."
         )
+
+
+def formatted_version(exp: ExperimentPaths) -> str | None:
+    """The model version the experiment was last formatted for (recorded by 1A in `format_source.json`), or None
+    when 1A recorded none (formatted by an older version of this program, or by upstream)."""
+    try:
+        data = json.loads(exp.format_source.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    return version if isinstance(version, str) and version else None

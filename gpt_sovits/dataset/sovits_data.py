@@ -5,6 +5,11 @@ Upstream (`module/data_utils.py`) keeps the clips present in all of 2-name2text,
 ``max(2, int(100 / n))`` times and shuffles it with ``random.seed(1234)``; its bucket sampler then drops clips of
 ≤ 32 or > 1900 spectrogram frames. It does all of that silently; here every clip left out is reported with its
 name and the reason (:class:`Skipped`), and training goes on with the rest.
+
+v2Pro/v2ProPlus also read each clip's speaker-verification embedding from ``7-sv_cn/<name>.pt`` ([1, 20480]).
+Upstream keeps only the clips that have one (its item set is the intersection with 7-sv_cn, so a missing file drops
+the clip silently; only a file that fails to load becomes zeros, together with a zero wave). Here a clip without a
+usable embedding is left out and reported, like any other clip with a missing or unreadable 1A output.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import soundfile as sf
@@ -22,6 +28,7 @@ import torch.nn.functional as F
 
 from gpt_sovits.audio.spectrogram import spectrogram
 from gpt_sovits.dataset.readers import read_name2text
+from gpt_sovits.dataset.steps import SV_VERSIONS, sv_path
 from gpt_sovits.paths import ExperimentPaths
 from gpt_sovits.text.symbols import symbol_to_id
 
@@ -29,6 +36,7 @@ MIN_ITEMS = 100  # smaller sets are repeated up to about this many items per epo
 MIN_SECONDS, MAX_SECONDS = 0.6, 54.0  # upstream keeps min < duration < max (duration from the file size)
 BUCKET_BOUNDARIES = (32, *range(300, 2000, 100))  # spectrogram frames (20 ms); outside (32, 1900] is not trained
 SHUFFLE_SEED = 1234
+SV_DIM = 20480  # width of a stored speaker-verification embedding (7-sv_cn/<name>.pt holds [1, SV_DIM])
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,17 @@ class SoVITSData:
     skipped: list[Skipped]
 
 
+class SoVITSSample(NamedTuple):
+    """One clip as the dataset yields it (upstream's 4-tuple, 5 with sv_emb for v2Pro, plus the name)."""
+
+    ssl: torch.Tensor  # [1, 768, T]
+    spec: torch.Tensor  # [1025, T]
+    wav: torch.Tensor  # [1, samples]
+    text: torch.Tensor  # [N] phone ids
+    name: str
+    sv_emb: torch.Tensor | None = None  # [1, 20480] float32 for v2Pro/v2ProPlus
+
+
 @dataclass
 class SoVITSBatch:
     """A collated batch in upstream's order: rows sorted by spectrogram length, longest first."""
@@ -66,6 +85,7 @@ class SoVITSBatch:
     text: torch.Tensor  # [B, N] phone ids, zero-padded
     text_lengths: torch.Tensor  # [B]
     names: list[str]
+    sv_emb: torch.Tensor | None = None  # [B, 20480] float32 (v2Pro/v2ProPlus), rows in the same order
 
     def to(self, device: torch.device | str) -> "SoVITSBatch":
         moved = {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
@@ -83,15 +103,21 @@ def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, versio
     phones = {name: row.phones for name, row in read_name2text(exp.name2text).items()}
     hubert = {p.name[:-3] for p in exp.hubert_dir.glob("*.pt")}
     wavs = {p.name for p in exp.wav32k_dir.iterdir() if p.is_file()}
+    sources = [("text (2-name2text)", set(phones)), ("HuBERT features (4-cnhubert)", hubert),
+               ("32 kHz audio (5-wav32k)", wavs)]
+    with_sv = version in SV_VERSIONS
+    if with_sv:
+        found = {p.name[:-3] for p in exp.sv_dir.glob("*.pt")} if exp.sv_dir.is_dir() else set()
+        sources.append(("speaker embedding (7-sv_cn: format with v2Pro/v2ProPlus)", found))
+    complete = set.intersection(*(have for _, have in sources))
     skipped: list[Skipped] = []
-    for name in sorted((set(phones) | wavs) - (set(phones) & hubert & wavs)):
-        missing = [what for what, have in (("text (2-name2text)", phones), ("HuBERT features (4-cnhubert)", hubert),
-                                           ("32 kHz audio (5-wav32k)", wavs)) if name not in have]
+    for name in sorted((set(phones) | wavs) - complete):
+        missing = [what for what, have in sources if name not in have]
         skipped.append(Skipped(name, "missing " + " and ".join(missing)))
 
     table = symbol_to_id(version)
     kept: list[SoVITSItem] = []
-    for name in sorted(set(phones) & hubert & wavs):
+    for name in sorted(complete):
         unknown = [s for s in phones[name] if s not in table]
         if unknown:
             skipped.append(Skipped(name, f"phones not in the {version} symbol table: {' '.join(unknown[:5])}"))
@@ -107,7 +133,7 @@ def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, versio
                      else f"too long: over {BUCKET_BOUNDARIES[-1]} frames (38 s)")
             skipped.append(Skipped(name, f"{limit}; upstream's length buckets leave it out too"))
             continue
-        problem = _unreadable(exp, name, sampling_rate)
+        problem = _unreadable(exp, name, sampling_rate, with_sv)
         if problem:
             skipped.append(Skipped(name, problem))
             continue
@@ -120,13 +146,17 @@ def scan_items(exp: ExperimentPaths, sampling_rate: int, hop_length: int, versio
     return SoVITSData(items=items, unique=len(kept), skipped=skipped)
 
 
-def _unreadable(exp: ExperimentPaths, name: str, sampling_rate: int) -> str | None:
+def _unreadable(exp: ExperimentPaths, name: str, sampling_rate: int, with_sv: bool = False) -> str | None:
     """Why this clip's files cannot be trained on, or None (upstream would silently train on zeros instead)."""
     try:
         info = sf.info(str(exp.wav32k_dir / name))
         ssl = torch.load(exp.hubert_dir / f"{name}.pt", map_location="cpu", weights_only=True)
+        emb = torch.load(sv_path(exp, name), map_location="cpu", weights_only=True) if with_sv else None
     except Exception as err:  # noqa: BLE001 -- any unreadable file is a reason to skip this clip
         return f"unreadable 1A output ({type(err).__name__}: {err}); rerun the 1A audio step"
+    if with_sv and not (isinstance(emb, torch.Tensor) and emb.numel() == SV_DIM and emb.is_floating_point()):
+        shape = tuple(emb.shape) if isinstance(emb, torch.Tensor) else type(emb).__name__
+        return f"speaker embedding of shape {shape}, expected [1, {SV_DIM}]; rerun the 1A audio step"
     if info.samplerate != sampling_rate:
         return f"5-wav32k file at {info.samplerate} Hz, expected {sampling_rate} Hz; rerun the 1A audio step"
     if not isinstance(ssl, torch.Tensor) or ssl.dim() != 3 or ssl.shape[:2] != (1, 768) or ssl.shape[-1] < 1:
@@ -136,10 +166,12 @@ def _unreadable(exp: ExperimentPaths, name: str, sampling_rate: int) -> str | No
 
 
 class SoVITSDataset(torch.utils.data.Dataset):
-    """One item = (ssl [1, 768, T], spec [1025, T], wav [1, samples], phone ids [N], name), as upstream builds it."""
+    """One item = :class:`SoVITSSample` as upstream builds it (v2Pro/v2ProPlus: with the stored SV embedding)."""
 
-    def __init__(self, exp: ExperimentPaths, items: Sequence[SoVITSItem], data_hps: dict) -> None:
+    def __init__(self, exp: ExperimentPaths, items: Sequence[SoVITSItem], data_hps: dict,
+                 version: str = "v2") -> None:
         self.exp = exp
+        self.with_sv = version in SV_VERSIONS
         self.items = list(items)
         self.lengths = [item.frames for item in self.items]
         self.filter_length = int(data_hps["filter_length"])
@@ -150,7 +182,7 @@ class SoVITSDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    def __getitem__(self, index: int) -> SoVITSSample:
         item = self.items[index]
         wav = self.load_wav(self.exp.wav32k_dir / item.name)
         spec = spectrogram(wav, self.filter_length, self.hop_length, self.win_length)[0]  # [F, T]
@@ -158,7 +190,11 @@ class SoVITSDataset(torch.utils.data.Dataset):
         if ssl.shape[-1] != spec.shape[-1]:
             # upstream pads by ONE replicated frame whenever the lengths differ (quirk S8)
             ssl = F.pad(ssl.float(), (0, 1), mode="replicate").to(ssl.dtype)
-        return ssl, spec, wav, torch.tensor(item.phone_ids, dtype=torch.long), item.name
+        sv_emb = None
+        if self.with_sv:  # fp16 when 1A ran with half precision on a GPU; training reads float32 (as upstream)
+            sv_emb = torch.load(sv_path(self.exp, item.name), map_location="cpu", weights_only=True)
+            sv_emb = sv_emb.reshape(1, SV_DIM).float()
+        return SoVITSSample(ssl, spec, wav, torch.tensor(item.phone_ids, dtype=torch.long), item.name, sv_emb)
 
     def load_wav(self, path: Path) -> torch.Tensor:
         """int16 WAV → float32 ``[1, samples]`` = value / 32768 (what upstream's ffmpeg f32le decode gives)."""
@@ -169,9 +205,10 @@ class SoVITSDataset(torch.utils.data.Dataset):
         return torch.from_numpy(mono / 32768.0).unsqueeze(0)
 
 
-def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, str]]) -> SoVITSBatch:
+def collate(batch: Sequence[SoVITSSample]) -> SoVITSBatch:
     """Upstream's TextAudioSpeakerCollate: sort by spectrogram length (descending), zero-pad ssl/spec to the even
-    length ``2·(max//2 + 1)``, waves to the longest wave, phone ids with 0."""
+    length ``2·(max//2 + 1)``, waves to the longest wave, phone ids with 0; SV embeddings (when the samples have
+    them) stacked into ``[B, 20480]`` in the same order."""
     spec_lens = torch.tensor([x[1].size(1) for x in batch], dtype=torch.long)
     order = torch.sort(spec_lens, descending=True, stable=True).indices.tolist()
     max_ssl = 2 * (max(x[0].size(2) for x in batch) // 2 + 1)
@@ -184,9 +221,13 @@ def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
     wav = torch.zeros(n, 1, max_wav)
     text = torch.zeros(n, max_text, dtype=torch.long)
     lengths = torch.zeros(4, n, dtype=torch.long)
+    with_sv = len(batch[0]) > 5 and batch[0][5] is not None
+    sv_emb = torch.zeros(n, SV_DIM) if with_sv else None
     names = []
     for i, j in enumerate(order):
-        s, sp, w, t, name = batch[j]
+        s, sp, w, t, name = batch[j][:5]
+        if sv_emb is not None:
+            sv_emb[i] = batch[j][5].reshape(SV_DIM)
         ssl[i, :, : s.size(2)] = s[0]
         spec[i, :, : sp.size(1)] = sp
         wav[i, :, : w.size(1)] = w
@@ -194,7 +235,7 @@ def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
         lengths[:, i] = torch.tensor([s.size(2), sp.size(1), w.size(1), t.size(0)])
         names.append(name)
     return SoVITSBatch(ssl=ssl, ssl_lengths=lengths[0], spec=spec, spec_lengths=lengths[1], wav=wav,
-                       wav_lengths=lengths[2], text=text, text_lengths=lengths[3], names=names)
+                       wav_lengths=lengths[2], text=text, text_lengths=lengths[3], names=names, sv_emb=sv_emb)
 
 
 class BucketSampler(torch.utils.data.Sampler[list[int]]):

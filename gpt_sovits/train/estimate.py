@@ -35,11 +35,13 @@ from typing import Any
 import torch
 
 from gpt_sovits.dataset.readers import MissingFormattedData, require_formatted
+from gpt_sovits.dataset.steps import SV_VERSIONS
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.progress import EventWriter
 from gpt_sovits.train.control import (
     EXIT_BAD_DATA, Precision, TrainingError, choose_precision, is_out_of_memory, resolve_device,
 )
+from gpt_sovits.train.versions import GPT_VERSIONS, SOVITS_VERSIONS
 
 STAGE = "train-estimate"
 TRAINERS = ("sovits", "gpt")
@@ -418,7 +420,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
     from gpt_sovits.train.sovits_step import make_optimizers, set_epoch_lr, train_step
 
     exp = paths.experiment(opts.exp)
-    require_formatted(exp, ("name2text", "hubert", "wav32k"))
+    require_formatted(exp, ("name2text", "hubert", "wav32k", *(("sv",) if opts.version in SV_VERSIONS else ())))
     train_opts = SoVITSTrainOptions(
         root=opts.root, exp=opts.exp, epochs=opts.sovits_epochs, batch_size=opts.sovits_batch_size,
         save_every=opts.sovits_save_every, keep_latest=opts.keep_latest, save_weights=opts.save_weights,
@@ -437,7 +439,7 @@ def sovits_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.devic
     if data.unique == 0:
         raise TrainingError(f"No clip of {opts.exp!r} can be trained by SoVITS: run 1A (format) with model version "
                             f"{opts.version}.", EXIT_BAD_DATA)
-    dataset = SoVITSDataset(exp, data.items, data_hps)
+    dataset = SoVITSDataset(exp, data.items, data_hps, opts.version)
 
     torch.manual_seed(opts.seed)
     net_g = build_synthesizer(hps, opts.version)
@@ -500,8 +502,8 @@ def gpt_probe(opts: EstimateOptions, paths: ProjectPaths, device: torch.device, 
     from gpt_sovits.train.gpt_recipe import ACCUMULATE, make_optimizer, upstream_lr
     from gpt_sovits.train.gpt_step import train_batch
 
-    if opts.version != "v2":
-        raise TrainingError(f"The GPT trainer trains v2 only (asked: {opts.version}).")
+    if opts.version not in GPT_VERSIONS:
+        raise TrainingError(f"The GPT trainer trains {', '.join(GPT_VERSIONS)} only (asked: {opts.version}).")
     exp = paths.experiment(opts.exp)
     require_formatted(exp, ("name2text", "semantic"))
     train_opts = GPTTrainOptions(root=opts.root, exp=opts.exp, epochs=opts.gpt_epochs, batch_size=opts.gpt_batch_size,
@@ -599,7 +601,8 @@ def check_pretrained(opts: EstimateOptions, paths: ProjectPaths) -> list[str]:
 def check_formatted(opts: EstimateOptions, paths: ProjectPaths) -> tuple[list[str], bool]:
     """(problems, formatted at all): each asked trainer's 1A outputs, naming the 1A step that writes what is missing."""
     exp = paths.experiment(opts.exp)
-    needs = {"sovits": ("name2text", "hubert", "wav32k"), "gpt": ("name2text", "semantic")}
+    needs = {"sovits": ("name2text", "hubert", "wav32k", *(("sv",) if opts.version in SV_VERSIONS else ())),
+             "gpt": ("name2text", "semantic")}
     problems = []
     try:
         require_formatted(exp, ("name2text",))
@@ -692,7 +695,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda or cuda:N; several GPUs (cuda:0,cuda:1) as the trainers run them")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
-    parser.add_argument("--version", default="v2", choices=("v1", "v2"))
+    parser.add_argument("--version", default="v2", choices=SOVITS_VERSIONS)
     parser.add_argument("--trainers", default=",".join(TRAINERS), help="which to estimate: sovits,gpt (default both)")
     parser.add_argument("--sovits-epochs", type=int, default=8)
     parser.add_argument("--gpt-epochs", type=int, default=15)

@@ -8,6 +8,8 @@ loss, optional DPO), as a plain loop that survives being stopped or killed:
   after every epoch and when the job is stopped (SIGTERM), keeping the latest `--keep-latest`;
 - weights `weights/GPT_weights_v2/<exp>-e<E>.ckpt` in upstream's format every `--save-every` epochs and after the last;
 - progress events per batch and TensorBoard scalars in `logs/<exp>/logs_s1_v2/`.
+v2Pro/v2ProPlus finetune the same v2 GPT, from upstream's `pretrained_models/s1v3.ckpt`, into `GPT_weights_v2Pro/` /
+`GPT_weights_v2ProPlus/` and `logs_s1_<version>/` (`--version`; default: the version 1A formatted the experiment for).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 import copy
 import hashlib
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from gpt_sovits.train.distributed import DistInfo, cleanup, init_distributed
 from gpt_sovits.train.gpt_recipe import SCHEDULES, learning_rate, make_optimizer
 from gpt_sovits.train.gpt_step import train_batch
 from gpt_sovits.train.report import TrainReporter
+from gpt_sovits.train.versions import GPT_VERSIONS, training_version, version_note
 
 STAGE = "train-gpt"
 RESUME_FORMAT = "gpt-sovits-py/gpt-resume/1"
@@ -64,7 +67,7 @@ class GPTTrainOptions:
     dpo: bool = False
     schedule: str = "upstream"
     lr_scale: float = 1.0  # multiplies every learning rate of the schedule (1: upstream's)
-    version: str = "v2"
+    version: str | None = None  # None: the version 1A formatted the experiment for (v2 when it recorded none)
     seed: int = 1234
     save_weights: bool = True
     final_weights_only: bool = False  # weights only after the last epoch
@@ -117,7 +120,8 @@ def training_config(pretrained: dict[str, Any]) -> dict[str, Any]:
 
 def build_model(options: GPTTrainOptions, paths: ProjectPaths) -> tuple[Text2SemanticDecoder, dict[str, Any], str]:
     """The GPT to finetune: the pretrained model, or `continue_from`'s weights loaded into it (strict)."""
-    pretrained_path = Path(options.pretrained or paths.pretrained_gpt(options.version))
+    version = options.version or training_version(paths.experiment(options.exp), None, GPT_VERSIONS)
+    pretrained_path = Path(options.pretrained or paths.pretrained_gpt(version))
     pretrained = _read_model_file(pretrained_path)
     config = training_config(pretrained)
     model = Text2SemanticDecoder(config)
@@ -241,6 +245,7 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     paths = ProjectPaths(Path(options.root))
     exp = paths.experiment(options.exp)
     require_formatted(exp, ("name2text", "semantic"))
+    options = replace(options, version=training_version(exp, options.version, GPT_VERSIONS))
 
     model, config, source = build_model(options, paths)
     max_sec = int(config.get("data", {}).get("max_sec", 54))
@@ -281,6 +286,9 @@ def train(options: GPTTrainOptions, reporter_factory=TrainReporter) -> GPTRunRes
     say(f"GPT finetune of {options.exp!r} from {source} on {device} ({precision.name}): {len(selection.items)} items "
         f"({len(dataset)} after repetition), batch size {batch_size}, {steps_per_epoch} batches per epoch, "
         f"schedule {options.schedule}{', DPO' if options.dpo else ''}")
+    note = version_note(exp, options.version, "gpt")
+    if note:
+        say(note, "warning")
     for name, reason in selection.dropped:
         say(f"skipped {name}: {reason}", "warning")
     if selection.missing_bert:
@@ -406,7 +414,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "warmup-cosine: the schedule the config describes (a deviation from upstream)")
     parser.add_argument("--lr-scale", type=float, default=1.0,
                         help="multiply every learning rate of the schedule (default 1: upstream's rates)")
-    parser.add_argument("--version", default="v2", choices=("v2",), help="model version")
+    parser.add_argument("--version", default=None, choices=GPT_VERSIONS,
+                        help="model version: picks the pretrained GPT and the weights folder (default: the one 1A "
+                             "formatted the experiment for; v2 if none recorded)")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--no-weights", dest="save_weights", action="store_false",
                         help="write resume files only, no weights files")

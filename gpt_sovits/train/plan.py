@@ -14,15 +14,18 @@ from pathlib import Path
 import soundfile as sf
 
 from gpt_sovits.devices import DeviceInfo
-from gpt_sovits.dataset.readers import read_name2text
+from gpt_sovits.dataset.readers import formatted_version, read_name2text
 from gpt_sovits.infer.weights import natural_key
 from gpt_sovits.paths import ProjectPaths, validate_name, PathError
+from gpt_sovits.pretrained import pretrained_status
+from gpt_sovits.train.versions import GPT_VERSIONS, SOVITS_VERSIONS
 
 SOVITS_EPOCHS = (8, 25)  # (default, maximum) for v1/v2/v2Pro*, as upstream's tab
 SOVITS_SAVE_EVERY = (4, 25)
 GPT_EPOCHS = (15, 50)
 GPT_SAVE_EVERY = (5, 50)
 GPT_BATCH_MAX = 40
+TAB_VERSIONS = ("v2", "v2Pro", "v2ProPlus")  # what the 1B tab offers (both trainers train all three)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,11 @@ class WeightsFile:
     path: Path
     kind: str   # "sovits" or "gpt"
     epoch: int
+    version: str = "v2"  # from the folder: SoVITS_weights_<version>/, GPT_weights_<version>/ (no suffix: v1)
+
+
+def _folder_version(folder: str, prefix: str) -> str:
+    return folder[len(prefix) + 1:] if folder.startswith(prefix + "_") else "v1"
 
 
 def experiment_weights(paths: ProjectPaths, exp: str) -> list[WeightsFile]:
@@ -148,7 +156,8 @@ def experiment_weights(paths: ProjectPaths, exp: str) -> list[WeightsFile]:
         for f in folder.glob(glob):
             m = pattern.match(f.name)
             if m and m.group("exp") == exp:
-                found.append(WeightsFile(f, kind, int(m.group("epoch"))))
+                prefix = "SoVITS_weights" if kind == "sovits" else "GPT_weights"
+                found.append(WeightsFile(f, kind, int(m.group("epoch")), _folder_version(folder.name, prefix)))
     return sorted(found, key=lambda w: (w.kind != "sovits", natural_key(w.path)))
 
 
@@ -187,13 +196,62 @@ class TrainerSettings:
             a += ["--continue-from", self.continue_from]
         if trainer == "sovits" and self.text_low_lr_rate is not None:
             a += ["--text-low-lr-rate", f"{float(self.text_low_lr_rate):g}"]
-        if self.version != "v2" and not (trainer == "sovits" and self.version == "v1"):
-            raise ValueError(f"{trainer} training of {self.version} models is not available yet in this version.")
+        if self.version not in (SOVITS_VERSIONS if trainer == "sovits" else GPT_VERSIONS):
+            raise ValueError(f"{trainer} training of {self.version} models is not available in this version.")
         if self.min_items is not None:
             a += ["--min-items", str(int(self.min_items))]
         if trainer == "gpt" and self.dpo:
             a.append("--dpo")
         return a
+
+
+@dataclass(frozen=True)
+class VersionFiles:
+    """The pretrained files a version's finetune starts from, and which of them are not (really) there."""
+
+    version: str
+    missing: tuple[tuple[str, Path, str], ...]  # (what, where it belongs, why it does not count)
+
+    @property
+    def ready(self) -> bool:
+        """G and GPT present (a missing D only means the discriminator starts from random weights)."""
+        return not any(what != "SoVITS D" for what, _, _ in self.missing)
+
+    def note(self) -> str:
+        """One line per missing file: which file goes where (empty when nothing is missing)."""
+        return "\n".join(f"- {self.version}: {what} `{path.name}` is {why}; it belongs in `{path.parent}`"
+                         + (" (without it the discriminator starts from random weights)" if what == "SoVITS D" else "")
+                         for what, path, why in self.missing)
+
+
+def version_files(paths: ProjectPaths, version: str) -> VersionFiles:
+    """Which of ``version``'s pretrained SoVITS G/D and GPT files are missing (checked by content, as 0 shows)."""
+    missing = []
+    for item in pretrained_status(paths):
+        what, _, item_version = item.name.rpartition(" ")
+        if item_version == version and what in ("SoVITS G", "SoVITS D", "GPT") and not item.present:
+            missing.append((what, item.path, item.problem))
+    return VersionFiles(version, tuple(missing))
+
+
+def default_version(paths: ProjectPaths, exp: str | None) -> str:
+    """The version the 1B tab proposes: the one 1A formatted ``exp`` for; else (older formatting, or no experiment)
+    a v2Pro-family one when the experiment has speaker embeddings, else v2 — each only if its pretrained files are
+    there, falling back to the first version whose files are (v2 when none has them)."""
+    recorded = None
+    has_sv = False
+    if exp:
+        try:
+            e = paths.experiment(exp)
+        except PathError:
+            e = None
+        if e is not None:
+            recorded = formatted_version(e)
+            has_sv = e.sv_dir.is_dir() and any(e.sv_dir.glob("*.pt"))
+    if recorded in TAB_VERSIONS:
+        return recorded
+    preferred = ("v2Pro", "v2ProPlus", "v2") if has_sv else ("v2", "v2Pro", "v2ProPlus")
+    return next((v for v in preferred if version_files(paths, v).ready), "v2")
 
 
 SETTINGS_FILE = "train_settings.json"

@@ -3,7 +3,8 @@
 A user who hears the voice improve from checkpoint to checkpoint can pick the good one. Previews run as their own
 small job after a save (never inside the trainer's loop), and land in `logs/<exp>/previews/<weights file>.wav`. A
 SoVITS checkpoint is heard through the experiment's newest GPT weights (or the pretrained GPT), a GPT checkpoint
-through the newest SoVITS weights (or the pretrained G); the reference is one of the experiment's own clips.
+through the newest SoVITS weights (or the pretrained G) of the same model version (the weights folder's); the
+reference is one of the experiment's own clips.
 """
 
 from __future__ import annotations
@@ -43,17 +44,19 @@ def pending_previews(paths: ProjectPaths, exp: str) -> list[WeightsFile]:
 
 
 def _partner(paths: ProjectPaths, exp: str, kind: str, version: str) -> Path | None:
-    """The newest weights of the other kind for this experiment, else the pretrained file of that kind."""
-    mine = [w.path for w in experiment_weights(paths, exp) if w.kind == kind]
+    """The newest weights of the other kind for this experiment and version, else the version's pretrained file."""
+    mine = [w.path for w in experiment_weights(paths, exp) if w.kind == kind and w.version == version]
     if mine:
         return max(mine, key=lambda p: p.stat().st_mtime)
     pretrained = paths.pretrained_gpt(version) if kind == "gpt" else paths.pretrained_sovits_g(version)
     return pretrained if pretrained.is_file() else None
 
 
-def make_previews(paths: ProjectPaths, exp: str, device: str = "cpu", version: str = "v2",
+def make_previews(paths: ProjectPaths, exp: str, device: str = "cpu", version: str | None = None,
                   log=print) -> list[Path]:
-    """Write a preview for every weights file of `exp` that has none; returns the files written."""
+    """Write a preview for every weights file of `exp` that has none; returns the files written.
+
+    Each file is paired with weights of its own version (``version``, when given, overrides that)."""
     from gpt_sovits.infer.pipeline import TTSPipeline
     from gpt_sovits.infer.request import TTSRequest
 
@@ -68,8 +71,9 @@ def make_previews(paths: ProjectPaths, exp: str, device: str = "cpu", version: s
     pipeline = TTSPipeline(paths, device=device)
     written = []
     for w in todo:
-        gpt = w.path if w.kind == "gpt" else _partner(paths, exp, "gpt", version)
-        sovits = w.path if w.kind == "sovits" else _partner(paths, exp, "sovits", version)
+        partner_version = version or w.version
+        gpt = w.path if w.kind == "gpt" else _partner(paths, exp, "gpt", partner_version)
+        sovits = w.path if w.kind == "sovits" else _partner(paths, exp, "sovits", partner_version)
         if gpt is None or sovits is None:
             log(f"No preview for {w.path.name}: no {'GPT' if gpt is None else 'SoVITS'} weights to pair it with.")
             continue
@@ -87,7 +91,8 @@ def make_previews(paths: ProjectPaths, exp: str, device: str = "cpu", version: s
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exp", required=True, help="experiment name")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu: training keeps the GPU)")
-    parser.add_argument("--version", default="v2", help="model version of the pretrained partner files")
+    parser.add_argument("--version", default=None,
+                        help="model version of the partner files (default: each weights file's own version)")
 
 
 def run(args: argparse.Namespace) -> int:

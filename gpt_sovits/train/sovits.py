@@ -7,6 +7,11 @@ Stop) and resumes from where it stopped. Resume files in `logs/<exp>/logs_s2_<ve
 so upstream can resume ours and we resume upstream's; our ``train_state_<step>.pth`` beside them adds the global
 step, the position inside an epoch, the RNG and loss-scaler state and the config. It is written last, so a set
 without it is never taken for complete. Several GPUs: start it through ``torchrun``.
+
+Versions v1, v2, v2Pro and v2ProPlus (default: the one 1A formatted the experiment for, see ``versions``). v2Pro and
+v2ProPlus start from ``pretrained_models/v2Pro/s2G<version>.pth`` / ``s2D<version>.pth``, read 1A's speaker
+embeddings (``7-sv_cn/``), train the discriminator with upstream's two extra periods, and write weights with
+upstream's version header into ``SoVITS_weights_<version>/``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from gpt_sovits.audio.spectrogram import spec_to_mel
 from gpt_sovits.dataset.readers import require_formatted
 from gpt_sovits.dataset.sovits_data import MIN_ITEMS, BucketSampler, SoVITSData, SoVITSDataset, collate, scan_items
+from gpt_sovits.dataset.steps import SV_VERSIONS
 from gpt_sovits.models.checkpoints import save_sovits_weights
 from gpt_sovits.models.safe_load import CheckpointError, load_checkpoint
 from gpt_sovits.models.sovits import build_discriminator, build_synthesizer
@@ -51,9 +57,15 @@ from gpt_sovits.train.distributed import barrier, cleanup, dist_info, init_distr
 from gpt_sovits.train.report import TrainReporter, mel_image
 from gpt_sovits.train.sovits_init import initialise
 from gpt_sovits.train.sovits_step import LOSS_NAMES, make_optimizers, set_epoch_lr, train_step, unwrap
+from gpt_sovits.train.versions import SOVITS_VERSIONS, training_version, version_note
 
 STAGE = "train-sovits"
 DEFAULT_CONFIG = PROJECT_DIR / "configs" / "s2.json"
+
+
+def default_config(version: str) -> Path:
+    """Upstream's webui: configs/s2.json for v1/v2, configs/s2<version>.json for v2Pro/v2ProPlus."""
+    return PROJECT_DIR / "configs" / f"s2{version}.json" if version in SV_VERSIONS else DEFAULT_CONFIG
 STATE_RE = re.compile(r"^train_state_(\d+)\.pth$")
 UPSTREAM_G_RE = re.compile(r"^G_(\d+)\.pth$")
 
@@ -70,8 +82,8 @@ class SoVITSTrainOptions:
     final_weights_only: bool = False  # weights only after the last epoch (resume checkpoints still at every save)
     precision: str = "auto"
     device: str = "auto"
-    version: str = "v2"
-    config: Path | None = None  # s2 config (default: configs/s2.json)
+    version: str | None = None  # None: the version 1A formatted the experiment for (v2 when it recorded none)
+    config: Path | None = None  # s2 config (default: configs/s2.json, v2Pro*: configs/s2<version>.json)
     pretrained_g: Path | None = None  # default: the version's pretrained G under pretrained_models/
     pretrained_d: Path | None = None
     continue_from: Path | None = None  # a finetuned SoVITS weights file to start from
@@ -123,7 +135,9 @@ def training_config(opts: SoVITSTrainOptions, exp: ExperimentPaths, project: Pro
     the pretrained G file when it has one, so the network always matches the weights it starts from (upstream
     always takes configs/s2.json and would fail on a file of another size); everything else is configs/s2.json.
     """
-    path = opts.config or DEFAULT_CONFIG
+    if opts.version is None:
+        opts = replace(opts, version=training_version(exp, None, SOVITS_VERSIONS))
+    path = opts.config or default_config(opts.version)
     hps = json.loads(Path(path).read_text(encoding="utf-8"))
     if opts.config is None:
         stored = _stored_model_config(Path(opts.pretrained_g or project.pretrained_sovits_g(opts.version)))
@@ -249,14 +263,15 @@ def _preview(net_g: nn.Module, dataset: SoVITSDataset, reporter: TrainReporter, 
              device: torch.device) -> None:
     """TensorBoard: a mel image and a resynthesis of the first training clip (codes + phones + its own timbre)."""
     model = unwrap(net_g)
-    ssl, spec, _wav, text, name = dataset[0]
+    ssl, spec, _wav, text, name, sv_emb = dataset[0]
     frames = min(spec.shape[-1], 250)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             codes = model.extract_latent(ssl[:, :, :frames].float().to(device))  # [1, n_q, T25]
-            audio = model.decode(codes.transpose(0, 1), text[None].to(device), spec[None, :, :frames].to(device))
+            audio = model.decode(codes.transpose(0, 1), text[None].to(device), spec[None, :, :frames].to(device),
+                                 sv_emb=None if sv_emb is None else sv_emb.to(device))
     finally:
         model.train(was_training)
     data = hps["data"]
@@ -286,6 +301,9 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
     if opts.epochs < 1 or opts.batch_size < 1 or opts.save_every < 1:
         raise TrainingError("epochs, batch size and save interval must be at least 1.")
     require_formatted(exp, ("name2text", "hubert", "wav32k"))
+    opts = replace(opts, version=training_version(exp, opts.version, SOVITS_VERSIONS))
+    if opts.version in SV_VERSIONS:
+        require_formatted(exp, ("sv",))
     hps = training_config(opts, exp, project)
     data_hps, train_hps = hps["data"], hps["train"]
 
@@ -303,7 +321,7 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
         reasons = "; ".join(f"{s.name}: {s.reason}" for s in data.skipped[:10]) or "the folders are empty"
         raise TrainingError(f"No clip of {exp.name!r} can be trained ({reasons}). Run 1A (format) for this experiment "
                             f"with model version {opts.version}.", EXIT_BAD_DATA)
-    dataset = SoVITSDataset(exp, data.items, data_hps)
+    dataset = SoVITSDataset(exp, data.items, data_hps, opts.version)
     sampler = BucketSampler(dataset.lengths, opts.batch_size, world_size=dist.world_size, rank=dist.rank)
     steps_per_epoch = len(sampler)
     if steps_per_epoch == 0:
@@ -344,6 +362,9 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
             if opts.continue_from is not None:
                 reporter.message(f"--continue-from is ignored: {logs} holds a checkpoint to resume", "warning")
             reporter.message(line)
+        note = version_note(exp, opts.version, "sovits")
+        if note:
+            reporter.message(note, "warning")
         for s in data.skipped:
             reporter.message(f"skipped {s.name}: {s.reason}", "warning")
         reporter.message(f"{data.unique} clips, {len(data.items)} items per epoch, {steps_per_epoch} steps per epoch, "
@@ -372,7 +393,8 @@ def train_sovits(opts: SoVITSTrainOptions, reporter_log=print) -> TrainOutcome:
                         not opts.final_weights_only or final_epoch == opts.epochs):
                     name = f"{exp.name}_e{final_epoch}_s{pos.global_step}"
                     path = project.sovits_weights_dir(opts.version) / f"{name}.pth"
-                    save_sovits_weights(unwrap(net_g), hps, path, f"{final_epoch}epoch_{pos.global_step}iteration")
+                    save_sovits_weights(unwrap(net_g), hps, path, f"{final_epoch}epoch_{pos.global_step}iteration",
+                                        version=opts.version)
                     outcome.weights.append(str(path))
                     reporter.message(f"saved weights {path}")
                     _preview(net_g, dataset, reporter, hps, pos.global_step, device)
@@ -461,8 +483,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                         help="auto: fp16 on CUDA (as upstream), fp32 on CPU")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (several GPUs: use torchrun)")
-    parser.add_argument("--version", default="v2", choices=("v1", "v2"))
-    parser.add_argument("--config", type=Path, default=None, help="s2 config json (default configs/s2.json)")
+    parser.add_argument("--version", default=None, choices=SOVITS_VERSIONS,
+                        help="model version (default: the one 1A formatted the experiment for; v2 if none recorded)")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="s2 config json (default configs/s2.json; v2Pro/v2ProPlus: configs/s2<version>.json)")
     parser.add_argument("--pretrained-g", type=Path, default=None)
     parser.add_argument("--pretrained-d", type=Path, default=None)
     parser.add_argument("--continue-from", type=Path, default=None,

@@ -4,6 +4,8 @@ The recipe (TRAIN_CASES.md, quirks S1–S9): AdamW (betas/eps from the config, P
 over four generator groups (text embedding, text encoder and MRTE at ``lr · text_low_lr_rate``); lr of epoch ``e`` is
 ``lr · lr_decay^e`` (the scheduler is stepped once before epoch 1); the discriminator steps first and the generator's
 adversarial and feature losses use the UPDATED discriminator; gradient norms are measured, never clipped.
+v2Pro/v2ProPlus: the batch's stored SV embeddings go into the generator (its sv_emb/ge_to512/prelu layers train in
+group 0 at the full rate, as upstream) and the discriminator has upstream's two extra periods.
 """
 
 from __future__ import annotations
@@ -157,7 +159,8 @@ def train_step(
 
     with autocast():
         out: SynthesizerTrainOutput = net_g(batch.ssl, batch.spec, batch.spec_lengths, batch.text, batch.text_lengths,
-                                            generator=generator, noise=draws.noise, slice_rand=draws.slice_rand)
+                                            generator=generator, sv_emb=batch.sv_emb, noise=draws.noise,
+                                            slice_rand=draws.slice_rand)
         mel = spec_to_mel(batch.spec, *mel_args, fmin, fmax)
         y_mel = slice_segments(mel, out.ids_slice, segment // hop)
         # fp32 wave into the STFT (bf16 has no FFT; upstream feeds fp16 under fp16 autocast)

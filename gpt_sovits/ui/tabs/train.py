@@ -18,15 +18,15 @@ from gpt_sovits.devices import DeviceInfo, device_info
 from gpt_sovits.jobs import RUNNING, JobError
 from gpt_sovits.paths import PathError
 from gpt_sovits.train.plan import (
-    TrainerSettings, experiment_weights, formatted_experiments, load_form_settings, save_form_settings,
-    train_defaults,
+    TAB_VERSIONS, TrainerSettings, default_version, experiment_weights, formatted_experiments, load_form_settings,
+    save_form_settings, train_defaults, version_files,
 )
 from gpt_sovits.train.preview import pending_previews, preview_path
 from gpt_sovits.ui.context import UiContext
 from gpt_sovits.ui.job_panel import JobRequest, job_panel
 from gpt_sovits.ui.links import TabLinks
 
-VERSIONS = ("v2",)  # v1/v2Pro/v2ProPlus training: not available yet (the trainers say so)
+VERSIONS = TAB_VERSIONS
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 STOP_GRACE_S = 180.0  # Stop lets the trainer finish its step and save before anything is killed
 TICK_S = 3.0
@@ -63,6 +63,12 @@ FORM_KEYS = ("exp", "version", "device", "precision", "pre_g", "pre_d", "pre_gpt
              "sovits_save_weights", "sovits_continue",
              "gpt_batch", "gpt_epochs", "gpt_save_every", "dpo", "gpt_keep_latest", "gpt_save_weights", "gpt_continue",
              "min_items")
+
+
+def version_markdown(ctx: UiContext, version: Any) -> str:
+    """Which pretrained files of the chosen version are missing and where each belongs ('' when all are there)."""
+    note = version_files(ctx.paths, str(version or "v2")).note()
+    return (ctx.t("Pretrained files missing for this version:") + "\n" + note) if note else ""
 
 
 def _experiment(ctx: UiContext, name: Any) -> str:
@@ -196,6 +202,7 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     info = device_info()
     defaults = train_defaults(info)
     exps = experiment_choices(ctx)
+    start_version = default_version(paths, exps[0][1] if exps else None)
 
     gr.Markdown(t("Finetunes SoVITS (the timbre) and then GPT (rhythm and prosody) on an experiment formatted by "
                   "1A. Stop saves a checkpoint; starting again continues from it. Weights go to weights/ and appear "
@@ -204,24 +211,27 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         exp = gr.Dropdown(exps, value=exps[0][1] if exps else None, label=t("Experiment (formatted by 1A)"), scale=4,
                           elem_id="gsv-train-exp")
         refresh = gr.Button(t("Refresh"), size="sm", scale=1)
-        version = gr.Dropdown(list(VERSIONS), value="v2", label=t("Model version"), scale=1)
+        version = gr.Dropdown(list(VERSIONS), value=start_version, label=t("Model version"), scale=1,
+                              elem_id="gsv-train-version")
         devices = device_choices(info)
         device = gr.Dropdown(devices, value=devices[0][1], label=t("Device"), scale=2)
         precision = gr.Dropdown(list(PRECISIONS), value="auto", scale=1,
                                 label=t("Precision (auto: fp16 on GPU, fp32 on CPU)"))
+    version_md = gr.Markdown(version_markdown(ctx, start_version), elem_id="gsv-train-version-files")
     with gr.Accordion(t("Pretrained models, or continue from your own weights"), open=False):
         with gr.Row():
-            pre_g = gr.Textbox(str(paths.pretrained_sovits_g("v2")), label=t("Pretrained SoVITS G"))
-            pre_d = gr.Textbox(str(paths.pretrained_sovits_d("v2")), label=t("Pretrained SoVITS D"))
-            pre_gpt = gr.Textbox(str(paths.pretrained_gpt("v2")), label=t("Pretrained GPT"))
+            pre_g = gr.Textbox(str(paths.pretrained_sovits_g(start_version)), label=t("Pretrained SoVITS G"))
+            pre_d = gr.Textbox(str(paths.pretrained_sovits_d(start_version)), label=t("Pretrained SoVITS D"))
+            pre_gpt = gr.Textbox(str(paths.pretrained_gpt(start_version)), label=t("Pretrained GPT"))
         with gr.Row():
             sovits_continue = gr.Textbox("", label=t("Continue SoVITS from a weights file (optional)"))
             gpt_continue = gr.Textbox("", label=t("Continue GPT from a weights file (optional)"))
 
     def on_version(v: str):
-        return str(paths.pretrained_sovits_g(v)), str(paths.pretrained_sovits_d(v)), str(paths.pretrained_gpt(v))
+        return (str(paths.pretrained_sovits_g(v)), str(paths.pretrained_sovits_d(v)), str(paths.pretrained_gpt(v)),
+                version_markdown(ctx, v))
 
-    version.change(on_version, inputs=version, outputs=[pre_g, pre_d, pre_gpt])
+    version.change(on_version, inputs=version, outputs=[pre_g, pre_d, pre_gpt, version_md])
     min_items = gr.Number(100, precision=0, minimum=0, elem_id="gsv-train-min-items",
                           label=t("Repeat a small dataset to about this many items per epoch (upstream: 100; 0: never)"))
     with gr.Row():
@@ -260,8 +270,11 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
         return dict(zip(FORM_KEYS, args))
 
     def restore(name: Any) -> list[Any]:
-        """The form as the experiment's last run left it (unchanged fields when it never ran)."""
+        """The form as the experiment's last run left it (unchanged fields when it never ran; the version then
+        follows the experiment's formatting and the pretrained files present)."""
         saved = load_form_settings(ctx.paths, str(name)) if name else {}
+        if name and "version" not in saved:
+            saved["version"] = default_version(ctx.paths, str(name))
         return [gr.update(value=saved[k]) if k in saved and k != "exp" else gr.skip() for k in FORM_KEYS[1:]]
 
     exp.change(restore, inputs=exp, outputs=form[1:], show_progress="hidden")
