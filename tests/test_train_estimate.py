@@ -8,6 +8,7 @@ SoVITS runs with a 4-frame training segment and no small-set repetition (as its 
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -176,7 +177,6 @@ def test_disk_counts_follow_the_trainers_save_rules():
 
 def test_the_tabs_settings_reach_the_estimate(tmp_path):
     """Per-trainer "keep latest only" / "save weights every time" / DPO / pretrained files, as the tab spells them."""
-    import argparse
 
     from gpt_sovits.train import estimate as est
     from gpt_sovits.ui.context import UiContext
@@ -292,3 +292,19 @@ def test_an_unloadable_pretrained_gpt_is_a_problem_naming_the_file(root, tmp_pat
     data = json.loads(out.read_text())
     assert str(broken) in data["gpt"]["error"] and "sovits" not in data
     assert any(str(broken) in p and "cannot be loaded" in p for p in data["problems"]), data["problems"]
+
+
+def test_version_defaults_to_the_experiments_formatted_version(tmp_path):
+    from gpt_sovits.paths import ProjectPaths
+    from gpt_sovits.train import estimate as est
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path)
+    est.configure(parser)
+    argv = ["--root", str(tmp_path), "--exp", "voice"]
+    assert est.options_from_args(parser.parse_args(argv)).version == "v2"  # nothing recorded
+    exp = ProjectPaths(tmp_path).experiment("voice")
+    exp.dir.mkdir(parents=True)
+    exp.format_source.write_text(json.dumps({"version": "v2Pro"}))
+    assert est.options_from_args(parser.parse_args(argv)).version == "v2Pro"
+    assert est.options_from_args(parser.parse_args([*argv, "--version", "v2"])).version == "v2"

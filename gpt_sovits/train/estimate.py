@@ -41,7 +41,7 @@ from gpt_sovits.progress import EventWriter
 from gpt_sovits.train.control import (
     EXIT_BAD_DATA, Precision, TrainingError, choose_precision, is_out_of_memory, resolve_device,
 )
-from gpt_sovits.train.versions import GPT_VERSIONS, SOVITS_VERSIONS
+from gpt_sovits.train.versions import GPT_VERSIONS, SOVITS_VERSIONS, training_version
 
 STAGE = "train-estimate"
 TRAINERS = ("sovits", "gpt")
@@ -695,7 +695,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto",
                         help="auto, cpu, cuda or cuda:N; several GPUs (cuda:0,cuda:1) as the trainers run them")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
-    parser.add_argument("--version", default="v2", choices=SOVITS_VERSIONS)
+    parser.add_argument("--version", default=None, choices=SOVITS_VERSIONS,
+                        help="model version (default: the one 1A formatted the experiment for, else v2)")
     parser.add_argument("--trainers", default=",".join(TRAINERS), help="which to estimate: sovits,gpt (default both)")
     parser.add_argument("--sovits-epochs", type=int, default=8)
     parser.add_argument("--gpt-epochs", type=int, default=15)
@@ -728,9 +729,11 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def options_from_args(args: argparse.Namespace) -> EstimateOptions:
+    """Raises TrainingError when no --version is given and the experiment's cannot be told (see training_version)."""
     trainers = _names(args.trainers)
+    version = training_version(ProjectPaths(Path(args.root)).experiment(args.exp), args.version, SOVITS_VERSIONS)
     return EstimateOptions(
-        root=args.root, exp=args.exp, device=args.device, precision=args.precision, version=args.version,
+        root=args.root, exp=args.exp, device=args.device, precision=args.precision, version=version,
         trainers=trainers, sovits_epochs=args.sovits_epochs, gpt_epochs=args.gpt_epochs,
         sovits_batch_size=args.sovits_batch_size, gpt_batch_size=args.gpt_batch_size,
         sovits_save_every=args.sovits_save_every, gpt_save_every=args.gpt_save_every, keep_latest=args.keep_latest,
@@ -743,7 +746,11 @@ def options_from_args(args: argparse.Namespace) -> EstimateOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    opts = options_from_args(args)
+    try:
+        opts = options_from_args(args)
+    except (TrainingError, ValueError) as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return getattr(e, "exit_code", 2)
     if args.threads:
         torch.set_num_threads(args.threads)
     for name, value in (("epochs", min(opts.sovits_epochs, opts.gpt_epochs)),
