@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -62,11 +63,17 @@ UPSTREAM_NOTE = "upstream, from issue #18, not measured here"
 
 
 # ---------------------------------------------------------------------------------------------------- set-up
+def _request_fields() -> set[str]:
+    from gpt_sovits.infer.request import TTSRequest
+
+    return {f.name for f in dataclasses.fields(TTSRequest)}
+
+
 def _request(**fields):
     """A TTSRequest with the fields this version of the request type has (newer fields are set when present)."""
     from gpt_sovits.infer.request import TTSRequest
 
-    known = {f.name for f in dataclasses.fields(TTSRequest)}
+    known = _request_fields()
     return TTSRequest(**{k: v for k, v in fields.items() if k in known})
 
 
@@ -154,12 +161,13 @@ def time_e2e(pipe, root: BenchRoot, text: str, tokens: int) -> dict[str, float]:
     return {"e2e_s": time.perf_counter() - start, "e2e_audio_s": len(result.audio) / result.sample_rate}
 
 
-def time_first_audio(pipe, root: BenchRoot, streaming_mode: int) -> dict[str, float]:
+def time_first_audio(pipe, root: BenchRoot, streaming_mode: int,
+                     tokens: int = SHORT_SENTENCE_TOKENS) -> dict[str, float]:
     req = _request(text=SHORT_SENTENCES, text_lang="all_zh", ref_audio_path=str(root.ref_wav),
                    prompt_text=root.ref_text, prompt_lang="all_zh", text_split_method="cut5", seed=1,
                    streaming_mode=streaming_mode)
     start = time.perf_counter()
-    chunks = pipe.stream(req, hooks=_hooks(SHORT_SENTENCE_TOKENS))
+    chunks = pipe.stream(req, hooks=_hooks(tokens))
     try:
         first = next(chunks)
         elapsed = time.perf_counter() - start
@@ -269,10 +277,11 @@ def run(args: argparse.Namespace) -> dict:
     e2e_tokens = tokens
     text = SENTENCE_10S if not quick else SENTENCE_10S[: max(8, len(SENTENCE_10S) * tokens // 250)]
     floor_threads = sorted({1, args.threads})
+    load_start = os.getloadavg()[0]
     print(machine_line(), flush=True)
     floors = measure_floors(floor_threads, 16 if tiny else GPT_WEIGHT_MBYTES, (256,) if tiny else
                             (1024,) if quick else (1024, 2048), 2 if quick else 5)
-    root_dir = Path(args.root) if args.root else Path("/tmp") / ("gsv_bench_root_tiny" if tiny else "gsv_bench_root")
+    root_dir = _root_dir(args)
     start = time.perf_counter()
     root = build_root(root_dir, encoders="full", tiny=tiny)
     print(f"root {root.root} ready in {time.perf_counter() - start:.1f} s", flush=True)
@@ -293,7 +302,8 @@ def run(args: argparse.Namespace) -> dict:
               ("sovits", lambda m: time_sovits(pipes[m], inputs, specs[m])),
               ("bert", lambda m: time_bert(pipes[m], text)),
               ("e2e", lambda m: time_e2e(pipes[m], root, text, e2e_tokens)),
-              ("first_audio", lambda m: time_first_audio(pipes[m], root, args.streaming_mode))]
+              ("first_audio", lambda m: time_first_audio(pipes[m], root, args.streaming_mode,
+                                                           min(tokens, SHORT_SENTENCE_TOKENS)))]
     samples: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
     for r in range(rounds):
         order = modes if r % 2 == 0 else modes[::-1]
@@ -329,11 +339,12 @@ def run(args: argparse.Namespace) -> dict:
         "schema": 1,
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_line(),
-        "command": "python -m bench.bench_speed " + " ".join(args.argv),
+        "command": "python -m bench.bench_speed " + " ".join(args.argv), "commit": _commit(),
+        "loadavg": [round(load_start, 2), round(os.getloadavg()[0], 2)],
         "threads": args.threads, "rounds": rounds, "quick": quick, "tiny": tiny,
         "gpt_tokens": tokens, "e2e_audio_s": samples[modes[0]]["e2e_audio_s"][0],
         "e2e_text_chars": len(text), "first_audio_text": SHORT_SENTENCES,
-        "streaming_mode_used": "streaming_mode" in {f.name for f in dataclasses.fields(type(_request(text="x", text_lang="zh")))},
+        "streaming_mode_used": args.streaming_mode if "streaming_mode" in _request_fields() else None,
         "sovits_gflop_per_audio_s": None if flops is None else round(flops / 1e9, 2),
         "weights": "v2-size random (bench/v2_root.py): GPT s1longer-v2, SoVITS s2.json, HuBERT base, BERT large"
                    if not tiny else "tiny random (tests' models)",
@@ -344,6 +355,32 @@ def run(args: argparse.Namespace) -> dict:
     if args.rss and not quick:
         report["memory"] = {m: run_rss_child(root_dir, m, tiny, args.threads, e2e_tokens, text) for m in modes}
     return report
+
+
+def _commit() -> str | None:
+    run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return run.stdout.strip() or None
+
+
+def memory_report(args: argparse.Namespace) -> dict:
+    """Peak RSS of each mode serving the 10 s request twice in a fresh process (what a later change is held to)."""
+    tokens = args.tokens or (20 if args.tiny else 250)
+    root_dir = _root_dir(args)
+    build_root(root_dir, tiny=args.tiny)
+    return {
+        "schema": 1, "kind": "peak_rss",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_line(), "commit": _commit(), "threads": args.threads, "gpt_tokens": tokens,
+        "command": "python -m bench.bench_speed " + " ".join(args.argv),
+        "what": "a fresh process per mode loads the pipeline (v2-size random GPT/SoVITS, full-size HuBERT/BERT) and "
+                "serves one ~10 s Chinese sentence twice; peak_rss_mib is ru_maxrss at the end",
+        "memory": {m: run_rss_child(root_dir, m, args.tiny, args.threads, tokens, SENTENCE_10S)
+                   for m in args.modes.split(",") if m},
+    }
+
+
+def _root_dir(args: argparse.Namespace) -> Path:
+    return Path(args.root) if args.root else Path("/tmp") / ("gsv_bench_root_tiny" if args.tiny else "gsv_bench_root")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -358,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 round, 100 tokens, no peak-RSS child runs")
     parser.add_argument("--tiny", action="store_true", help="the tests' tiny models (smoke run)")
     parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the peak-RSS child runs")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the peak-RSS child runs (e.g. for bench/baseline/); no floors, no stage timings")
     parser.add_argument("--root", default=None, help="bench root to write or reuse (default /tmp/gsv_bench_root)")
     parser.add_argument("--json", default=None, help="write the report here")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
@@ -367,8 +406,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rss_child:
         print(json.dumps(rss_child(args.root, args.rss_child, args.tiny, args.threads, args.tokens or 250, args.text)))
         return 0
-    report = run(args)
-    print_report(report)
+    report = memory_report(args) if args.memory_only else run(args)
+    if args.memory_only:
+        print(json.dumps(report, indent=1, ensure_ascii=False))
+    else:
+        print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
         print(f"\nwrote {args.json}")
