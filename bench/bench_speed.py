@@ -17,13 +17,15 @@ weights written by bench/v2_root.py), interleaved rounds (exact, fast, then fast
   never emits EOS, so the pipeline's early-stop budget fixes 250 tokens = 10 s);
 * time to first audio: five short sentences through `TTSPipeline.stream`, until the first chunk arrives (when the
   request type has a `streaming_mode` field it is set to `--streaming-mode`).
-Then each mode once more in a fresh child process, for peak RSS (ru_maxrss) over loading and two requests, and the
-first request's wall time after start-up (dictionaries, encoders and reference caches all cold).
+Then, not with --quick, GPT ms/token beside a busy core: idle at 1 thread, then with a spinning child process at
+`--threads` and at 1 thread (issue #18: "under one busy foreign core ... no more than 1.2× slower than on an idle
+machine at 1 thread"); and each mode once more in a fresh child process, for peak RSS (ru_maxrss) over loading
+and two requests, and the first request's wall time after start-up (dictionaries, encoders, caches all cold).
 
 Reported: medians with [min–max] over rounds. Upstream's figures from issue #18 are printed beside them as
 reference rows (not measured here). `--quick` (< 1 min): 1 round, 100 tokens, a shorter sentence, no child runs.
-`--tiny`: the tests' tiny models (a smoke run, meaningless numbers). The README's speed table is made from `--json`
-by `python -m tools.speed_table out.json`.
+`--tiny`: the tests' tiny models (a smoke run, meaningless numbers). `--memory-only`: just the peak-RSS child runs
+(bench/baseline/ holds one). The README's speed table is made from `--json` by `python tools/speed_table.py`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from bench.floors import GPT_WEIGHT_MBYTES, machine_line, measure_floors
+from bench.floors import GPT_WEIGHT_MBYTES, machine_line, measure_floors, torch_threads
 from bench.v2_root import CONFIGS, BenchRoot, build_root
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,15 +119,18 @@ class Inputs:
 
 # ---------------------------------------------------------------------------------------------------- stages
 def time_gpt(pipe, inputs: Inputs, tokens: int) -> dict[str, float]:
-    """ms per generated token without the prefill: a `tokens` run minus a 1-token run, same inputs and seed."""
+    """ms per generated token without the prefill: a `tokens` run minus a 1-token run (the faster of two), same
+    inputs and seed. Through `generate_semantic`, so whatever decode path the pipeline takes is what is timed."""
     req = _request(text="x", text_lang="all_zh")
-    runs = []
-    for budget in (1, tokens):
+
+    def run(budget: int) -> tuple[float, int]:
         gen = torch.Generator().manual_seed(0)
         start = time.perf_counter()
         out = pipe.generate_semantic(inputs.phones, inputs.bert, inputs.prompt, req, gen, early_stop_num=budget)
-        runs.append((time.perf_counter() - start, int(out.shape[-1])))
-    (t1, n1), (t2, n2) = runs
+        return time.perf_counter() - start, int(out.shape[-1])
+
+    t1, n1 = min(run(1), run(1))
+    t2, n2 = run(tokens)
     return {"gpt_ms_per_token": 1000 * (t2 - t1) / max(1, n2 - n1), "gpt_prefill_s": t1, "gpt_tokens": n2}
 
 
@@ -187,6 +192,33 @@ def sovits_flops_per_audio_s(pipe, inputs: Inputs, spec: torch.Tensor) -> float 
         print(f"(FLOP count unavailable: {err})")
         return None
     return counter.get_total_flops() / (len(audio) / 32000)
+
+
+class BusyCore:
+    """A child process spinning on one core for the duration of a `with` block: a neighbour on a shared box."""
+
+    def __enter__(self) -> "BusyCore":
+        self.proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        time.sleep(0.2)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def time_gpt_busy(pipe, inputs: Inputs, tokens: int, threads: int) -> dict[str, float]:
+    """GPT ms/token idle at 1 thread, then with one core busy at `threads` and at 1 thread (issue #18's last row)."""
+    out = {}
+    with torch_threads(1):
+        out["idle_1t_ms"] = time_gpt(pipe, inputs, tokens)["gpt_ms_per_token"]
+    with BusyCore():
+        with torch_threads(threads):
+            out[f"busy_{threads}t_ms"] = time_gpt(pipe, inputs, tokens)["gpt_ms_per_token"]
+        with torch_threads(1):
+            out["busy_1t_ms"] = time_gpt(pipe, inputs, tokens)["gpt_ms_per_token"]
+    out["busy_vs_idle_1t"] = out[f"busy_{threads}t_ms"] / out["idle_1t_ms"]
+    return {k: round(v, 3) for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------------- peak memory
@@ -260,6 +292,13 @@ def print_report(report: dict) -> None:
         print(f"{m}: GPT floor {mode['gpt_floor_ms']:.2f} ms/token ({mode['gpt_floor_basis']}); SoVITS floor "
               + (f"{mode['sovits_floor_s_per_audio_s']:.3f} s per audio s ({mode['sovits_floor_basis']})"
                  if mode.get("sovits_floor_s_per_audio_s") else "n/a"))
+    busy = report.get("busy")
+    if busy:
+        for m in modes:
+            b = busy[m]
+            print(f"{m}: GPT ms/token ({busy['tokens']} tokens) idle 1 thread {b['idle_1t_ms']:.1f}; one core busy: "
+                  f"{threads} threads {b[f'busy_{threads}t_ms']:.1f}, 1 thread {b['busy_1t_ms']:.1f} "
+                  f"({b['busy_vs_idle_1t']:.2f}× idle 1 thread)   upstream 56 / 41 (issue #18)")
     for m, mem in report.get("memory", {}).items():
         if "error" in mem:
             print(f"{m}: child run failed: {mem['error'][-500:]}")
@@ -352,6 +391,10 @@ def run(args: argparse.Namespace) -> dict:
         "modes": report_modes,
         "upstream_reference": {"note": UPSTREAM_NOTE, **UPSTREAM},
     }
+    if args.busy and not args.quick:
+        busy_tokens = min(tokens, 100)
+        report["busy"] = {"tokens": busy_tokens, "threads": args.threads,
+                          **{m: time_gpt_busy(pipes[m], inputs, busy_tokens, args.threads) for m in modes}}
     if args.rss and not quick:
         report["memory"] = {m: run_rss_child(root_dir, m, tiny, args.threads, e2e_tokens, text) for m in modes}
     return report
@@ -394,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="api_v2 streaming_mode for the first-audio run, when the request type has the field")
     parser.add_argument("--quick", action="store_true", help="1 round, 100 tokens, no peak-RSS child runs")
     parser.add_argument("--tiny", action="store_true", help="the tests' tiny models (smoke run)")
+    parser.add_argument("--no-busy", dest="busy", action="store_false",
+                        help="skip the GPT runs beside a busy core (1 thread idle, then busy at --threads and 1)")
     parser.add_argument("--no-rss", dest="rss", action="store_false", help="skip the peak-RSS child runs")
     parser.add_argument("--memory-only", action="store_true",
                         help="only the peak-RSS child runs (e.g. for bench/baseline/); no floors, no stage timings")

@@ -77,6 +77,12 @@ def render(result: dict, memory: dict | None = None) -> str:
         [_cell(m[x], "e2e_s", 2) for x in modes])
     row("time to first audio, five short sentences, s", up_value("first_audio_s"),
         [_cell(m[x], "first_audio_s", 2) for x in modes])
+    busy = result.get("busy")
+    if busy:
+        t = busy["threads"]
+        row(f"GPT, ms per token beside one busy core ({t} threads / 1 thread; idle 1 thread)", "56 / 41",
+            [f"{busy[x][f'busy_{t}t_ms']:.1f} / {busy[x]['busy_1t_ms']:.1f}; {busy[x]['idle_1t_ms']:.1f}"
+             if x in busy else "—" for x in modes])
     if memory:
         row("peak RSS, load + two 10 s requests, MiB", "—", [_memory_cell(memory, x, "peak_rss_mib", 0) for x in modes])
         row("first request after start-up (all cold), s", "—",
@@ -87,7 +93,8 @@ def render(result: dict, memory: dict | None = None) -> str:
         f"{n} thread{'s' if n != '1' else ''}: {f['bandwidth_gbs']:.1f} GB/s, fp32 {f['fp32_gflops']:.0f} GFLOP/s, "
         f"bf16 {f['bf16_gflops']:.0f} GFLOP/s" for n, f in floors.items())
     load = result.get("loadavg")
-    caption = (f"Measured {result['date'][:10]} with `{result['command']}` on {result['machine']}; medians of "
+    caption = ("TINY MODELS (a smoke run): these numbers mean nothing. " if result.get("tiny") else "") + (
+               f"Measured {result['date'][:10]} with `{result['command']}` on {result['machine']}; medians of "
                f"{result['rounds']} interleaved round{'s' if result['rounds'] != 1 else ''} [min–max]"
                + (f"; load average {load[0]:.1f} at the start, {load[1]:.1f} at the end (2 cores: above ~1 a "
                   f"neighbour was competing)" if load else "") + ".")
