@@ -54,6 +54,7 @@ def render(result: dict, memory: dict | None = None) -> str:
     """The markdown table (with its caption lines) for one bench_speed result."""
     modes = list(result["modes"])
     up = result.get("upstream_reference", {})
+    memory_source = None if result.get("memory") or not memory else memory
     memory = result.get("memory") or (memory or {}).get("memory") or {}
     threads = result["threads"]
     header = "| | upstream (from issue #18, not measured here) | " + " | ".join(MODE_TITLES.get(m, m) for m in modes)
@@ -104,6 +105,9 @@ def render(result: dict, memory: dict | None = None) -> str:
                    f"(fp32 exact, int8 fast) / bandwidth; SoVITS floor: "
                    f"{result.get('sovits_gflop_per_audio_s') or '?'} GFLOP per audio second / fp32 (exact) or bf16 "
                    f"(fast) peak.")
+    if memory_source:
+        floors_line += (f" Peak RSS and first-request rows: a separate run, `{memory_source.get('command', '?')}`, "
+                        f"{str(memory_source.get('date', '?'))[:10]}.")
     return "\n".join([_wrap(caption), "", *lines, "", _wrap(floors_line)])
 
 
