@@ -1,6 +1,7 @@
 """Training speed and memory with v2-size random weights: prints figures, asserts nothing.
 
-    python bench/bench_train.py sovits [--seconds 8] [--batch-size 1] [--steps 3] [--device cpu|cuda] [--precision ...]
+    python -m bench.bench_train sovits [--seconds 8] [--batch-size 1] [--steps 3] [--device cpu|cuda] [--precision ...]
+    python -m bench.bench_train gpt [--batch 2] [--phones 96] [--tokens 200] [--repeats 3] [--threads N] [--device cpu]
 
 One section per model family; each reports seconds per optimiser step (median after one warm-up step) and peak
 memory (CUDA: `torch.cuda.max_memory_allocated`; CPU: the process's peak resident set size, which includes the
@@ -9,7 +10,13 @@ measures the neighbours as much as the step.
 
 SoVITS: one full training step of `gpt_sovits.train.sovits_step.train_step` (generator forward, D step, G step
 against the updated D, both AdamW steps) of upstream's v2 G (configs/s2.json) and D on `batch_size` clips of
-`seconds` of audio, with the config's 32-frame (20480-sample) training segment.
+`seconds` of audio, with the config's 32-frame (20480-sample) training segment. Prints one JSON line.
+
+GPT: one s1 training batch at full v2 size (configs/s1longer-v2.yaml): forward + backward (upstream's training
+forward: summed cross-entropy, dropout 0.1) on `--batch` items of `--phones` phones and `--tokens` semantic tokens,
+then one ScaledAdam update over all 77 M parameters (the first step initialises the optimiser state and is not
+timed). fp32 on the CPU; on CUDA also fp16 autocast + GradScaler (upstream's `16-mixed`). Medians over `--repeats`
+runs after one warm-up; one JSON line per precision.
 """
 
 from __future__ import annotations
@@ -91,11 +98,75 @@ def bench_sovits(args: argparse.Namespace) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------------ GPT
-# (the GPT trainer's section goes here)
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return _peak_cpu_mib()
+
+
+def bench_gpt_batch(batch: int, phones: int, tokens: int, repeats: int, device: torch.device,
+                    half: bool) -> dict[str, float]:
+    """Forward+backward and ScaledAdam update seconds (medians), peak memory and tokens/s for one GPT batch."""
+    import yaml
+
+    from gpt_sovits.dataset.gpt_data import GPTBatch
+    from gpt_sovits.models.gpt.t2s import Text2SemanticDecoder
+    from gpt_sovits.train.gpt_recipe import make_optimizer
+
+    config = yaml.safe_load((CONFIGS / "s1longer-v2.yaml").read_text())
+    torch.manual_seed(0)
+    model = Text2SemanticDecoder(config).to(device).train()
+    optimizer = make_optimizer(model, lr=0.002)
+    gen = torch.Generator().manual_seed(0)
+    data = GPTBatch(
+        torch.randint(1, 732, (batch, phones), generator=gen), torch.full((batch,), phones),
+        torch.randint(0, 1024, (batch, tokens), generator=gen), torch.full((batch,), tokens),
+        torch.randn(batch, 1024, phones, generator=gen) * 0.1,
+    ).to(device)
+    scaler = torch.amp.GradScaler(device.type, enabled=half)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    fwd_bwd, update = [], []
+    for i in range(repeats + 1):  # the first run warms up (and creates the optimiser state)
+        _sync(device)
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.float16, enabled=half):
+            loss = model(*data.model_args()).loss
+        scaler.scale(loss).backward()
+        _sync(device)
+        t1 = time.perf_counter()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        _sync(device)
+        t2 = time.perf_counter()
+        if i:
+            fwd_bwd.append(t1 - t0)
+            update.append(t2 - t1)
+    return {
+        "forward_backward_s": round(statistics.median(fwd_bwd), 4),
+        "scaledadam_update_s": round(statistics.median(update), 4),
+        "peak_memory_mb": round(_peak_mb(device), 1),
+        "tokens_per_s": round(batch * (tokens + 1) / statistics.median(fwd_bwd), 1),
+    }
+
+
+def bench_gpt(args: argparse.Namespace) -> list[dict]:
+    device = torch.device(args.device)
+    runs = {"fp32": False} if device.type == "cpu" else {"fp32": False, "fp16": True}
+    return [{"device": str(device), "precision": name, "batch": args.batch, "phones": args.phones,
+             "tokens": args.tokens, "threads": torch.get_num_threads(),
+             **bench_gpt_batch(args.batch, args.phones, args.tokens, args.repeats, device, half)}
+            for name, half in runs.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="model", required=True)
     sv = sub.add_parser("sovits", help="one SoVITS v2 G+D training step")
     sv.add_argument("--seconds", type=float, default=8.0)
@@ -104,11 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     sv.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     sv.add_argument("--threads", type=int, default=None)
+    gp = sub.add_parser("gpt", help="one GPT (s1) v2 training batch: forward+backward and the ScaledAdam update")
+    gp.add_argument("--batch", type=int, default=2)
+    gp.add_argument("--phones", type=int, default=96)
+    gp.add_argument("--tokens", type=int, default=200)
+    gp.add_argument("--repeats", type=int, default=3)
+    gp.add_argument("--threads", type=int, default=None)
+    gp.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    report = bench_sovits(args)
-    print(json.dumps(report))
+    if args.model == "sovits":
+        print(json.dumps(bench_sovits(args)))
+    else:
+        for report in bench_gpt(args):
+            print(json.dumps(report), flush=True)
     return 0
 
 

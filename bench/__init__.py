@@ -1,0 +1,1 @@
+"""Speed and memory measurements (run from the repository root as `python -m bench.<script>`); never assertions."""
