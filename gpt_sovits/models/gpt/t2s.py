@@ -303,17 +303,20 @@ class Text2SemanticDecoder(nn.Module):
         return T2SForwardOutput(ce + dpo, self.top3_accuracy(logits.detach(), targets), logits, targets, terms)
 
     # ------------------------------------------------------------------ inference
-    def prepare_inference(self, precision: str = "fp32") -> bool:
+    def prepare_inference(self, precision: str = "fp32", adaptive_threads: bool = True) -> bool:
         """Build the CPU decode path `infer` then uses (decode.FlatDecoder: packed weights, flat step, thread policy).
 
         precision "fp32" is exact mode; "bf16"/"int8" are fast modes (see decode.py). Returns False and builds
         nothing when the model is not an fp32 model on the CPU (CUDA and half precision keep the module path).
         The packed weights are rebuilt by `infer` when the parameters were reloaded, moved or retyped since.
+        adaptive_threads: let threads.ThreadPolicy choose between the caller's thread count and 1 from measured
+        step times (False: always the caller's count, e.g. to measure one count).
         """
         self.__dict__["_flat"] = None
         if not self._flat_possible():
             return False
         self.__dict__["_flat"] = FlatDecoder(self, precision)
+        self.__dict__["_adaptive_threads"] = bool(adaptive_threads)
         return True
 
     def release_inference(self) -> None:
@@ -346,7 +349,7 @@ class Text2SemanticDecoder(nn.Module):
     def _thread_policy(self) -> ThreadPolicy | None:
         """The thread policy of this model's decodes (kept across sentences); None when the caller uses 1 thread."""
         threads = torch.get_num_threads()
-        if threads <= 1:
+        if threads <= 1 or not self.__dict__.get("_adaptive_threads", True):
             return None
         policy = self.__dict__.get("_threads")
         if policy is None or policy.high != threads:
