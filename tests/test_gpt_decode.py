@@ -157,6 +157,20 @@ def test_reloaded_weights_are_repacked(reference_bundle, bundle):
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
+def test_inference_only_model_frees_its_linear_weights_and_keeps_upstreams_tokens(reference_bundle, bundle):
+    gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
+    stack_before = sum(p.numel() for p in gpt.h.parameters())
+    gpt.prepare_inference("fp32", keep_weights=False)
+    layer = gpt.h.layers[0]
+    assert layer.linear1.weight.numel() == 0 and layer.self_attn.in_proj_weight.numel() == 0
+    assert sum(p.numel() for p in gpt.h.parameters()) < stack_before / 10  # LayerNorms and biases are left
+    res = _infer(gpt, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt")
+    assert torch.equal(res.y.long(), bundle.get("e_gpt_greedy.y").long())
+    gpt.double()
+    with pytest.raises(RuntimeError, match="load it again"):
+        _infer(gpt, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt")
+
+
 def test_half_precision_model_falls_back_to_the_module_path(reference_bundle, bundle):
     gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
     gpt.prepare_inference("fp32")

@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "int8")
+# The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes and, being single-threaded, keeps its speed
+# on a busy machine; bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
+FAST_PRECISION = "int8"
 
 Linear = Callable[[torch.Tensor], torch.Tensor]
 
@@ -125,6 +128,11 @@ class FlatKV:
                 buffers[i] = grown
 
 
+def _release(weight: nn.Parameter) -> None:
+    """Free a parameter's storage (its packed copy holds the values now); shape [0] marks it as released."""
+    weight.data = torch.empty(0, dtype=weight.dtype, device=weight.device)
+
+
 def _fingerprint(model: nn.Module) -> tuple:
     """What identifies the weights a FlatDecoder was built from: each parameter's storage, version, dtype, device."""
     return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in model.parameters())
@@ -133,7 +141,9 @@ def _fingerprint(model: nn.Module) -> tuple:
 class FlatDecoder:
     """The decode path of one `Text2SemanticDecoder` at one precision (CPU, fp32 model, eval only)."""
 
-    def __init__(self, model: nn.Module, precision: str = "fp32") -> None:
+    def __init__(self, model: nn.Module, precision: str = "fp32", keep_weights: bool = True) -> None:
+        """keep_weights=False empties the module's linear weights once each is packed (peak memory +1 layer, the
+        model afterwards serves only this path: an inference-only copy, e.g. the pipeline's)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
@@ -152,8 +162,14 @@ class FlatDecoder:
                 norm1=(layer.norm1.weight.detach(), layer.norm1.bias.detach(), layer.norm1.eps),
                 norm2=(layer.norm2.weight.detach(), layer.norm2.bias.detach(), layer.norm2.eps),
             ))
+            if not keep_weights:
+                for weight in (attn.in_proj_weight, attn.out_proj.weight, layer.linear1.weight, layer.linear2.weight):
+                    _release(weight)
         # The logits projection is 1/100 of the weights and decides the tokens: fp32 in every mode.
         self.predict = make_linear(model.ar_predict_layer.weight, None, "fp32")
+        if not keep_weights and onednn_available():
+            _release(model.ar_predict_layer.weight)
+        self.kept_weights = keep_weights
         self.audio_table = model.ar_audio_embedding.word_embeddings.weight.detach()
         self.audio_position = model.ar_audio_position
         self.fingerprint = _fingerprint(model)

@@ -303,7 +303,8 @@ class Text2SemanticDecoder(nn.Module):
         return T2SForwardOutput(ce + dpo, self.top3_accuracy(logits.detach(), targets), logits, targets, terms)
 
     # ------------------------------------------------------------------ inference
-    def prepare_inference(self, precision: str = "fp32", adaptive_threads: bool = True) -> bool:
+    def prepare_inference(self, precision: str = "fp32", adaptive_threads: bool = True,
+                          keep_weights: bool = True) -> bool:
         """Build the CPU decode path `infer` then uses (decode.FlatDecoder: packed weights, flat step, thread policy).
 
         precision "fp32" is exact mode; "bf16"/"int8" are fast modes (see decode.py). Returns False and builds
@@ -311,16 +312,24 @@ class Text2SemanticDecoder(nn.Module):
         The packed weights are rebuilt by `infer` when the parameters were reloaded, moved or retyped since.
         adaptive_threads: let threads.ThreadPolicy choose between the caller's thread count and 1 from measured
         step times (False: always the caller's count, e.g. to measure one count).
+        keep_weights=False: an inference-only model. The linears' own weights are freed as they are packed, so the
+        packed copy costs no memory (fp32) or saves some (bf16, int8); training, state_dict(), moving the model and
+        the module path are then unavailable (load the file again for those).
         """
+        if self.__dict__.get("_weights_released"):
+            raise RuntimeError("this GPT was prepared inference-only (its weights were freed); load it again")
         self.__dict__["_flat"] = None
         if not self._flat_possible():
             return False
-        self.__dict__["_flat"] = FlatDecoder(self, precision)
+        self.__dict__["_flat"] = FlatDecoder(self, precision, keep_weights)
+        self.__dict__["_weights_released"] = not keep_weights
         self.__dict__["_adaptive_threads"] = bool(adaptive_threads)
         return True
 
     def release_inference(self) -> None:
         """Drop the packed CPU decode path (infer goes back to the module path)."""
+        if self.__dict__.get("_weights_released"):
+            raise RuntimeError("this GPT was prepared inference-only (its weights were freed); load it again")
         self.__dict__["_flat"] = None
 
     @property
@@ -339,10 +348,13 @@ class Text2SemanticDecoder(nn.Module):
         if flat is None or self.training or device.type != "cpu":
             return None
         if not flat.matches(self):
+            if self.__dict__.get("_weights_released"):
+                raise RuntimeError("this GPT was prepared inference-only and its parameters changed since (moved, "
+                                   "retyped or reloaded); load it again from its file")
             if not self._flat_possible():
                 self.release_inference()
                 return None
-            flat = FlatDecoder(self, flat.precision)
+            flat = FlatDecoder(self, flat.precision)  # weights kept: rebuilding costs one packed copy
             self.__dict__["_flat"] = flat
         return flat
 
@@ -384,6 +396,7 @@ class Text2SemanticDecoder(nn.Module):
         if phoneme_ids.dim() != 2 or phoneme_ids.size(0) != 1:
             raise ValueError(f"infer expects phoneme_ids of shape [1, N], got {tuple(phoneme_ids.shape)}")
         device = phoneme_ids.device
+        flat = self._ready_flat_decoder(device)  # the packed CPU path when prepared (decode.py), else None
         x = self.embed_text(phoneme_ids, bert_feature)  # [1, Tx, C]
         Tx = x.size(1)
         ref_free = prompt is None
@@ -396,7 +409,6 @@ class Text2SemanticDecoder(nn.Module):
         Tp = y.size(1)
         steps_cap = max_steps if early_stop_num < 0 else min(max_steps, early_stop_num + 1)
         capacity = xy.size(1) + min(steps_cap, 512)  # grows by doubling
-        flat = self._ready_flat_decoder(device)
         steps = FlatSteps(flat, capacity) if flat is not None else ModuleSteps(self, capacity, xy.dtype, device)
         governor = ThreadGovernor(self._thread_policy() if flat is not None else None)
         mask = prefix_lm_mask(Tx, Tp, device)[None, None]  # [1, 1, L, L]
