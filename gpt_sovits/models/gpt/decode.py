@@ -108,8 +108,8 @@ class FlatKV:
 
     def __init__(self, n_layers: int, heads: int, head_dim: int, capacity: int) -> None:
         shape = (heads, max(capacity, 1), head_dim)
-        self.k = [torch.zeros(shape) for _ in range(n_layers)]
-        self.v = [torch.zeros(shape) for _ in range(n_layers)]
+        self.k = [torch.empty(shape) for _ in range(n_layers)]  # only [:, :length] is ever read
+        self.v = [torch.empty(shape) for _ in range(n_layers)]
         self.length = 0
 
     @property
@@ -123,7 +123,7 @@ class FlatKV:
         cap = max(need, 2 * self.capacity)
         for buffers in (self.k, self.v):
             for i, old in enumerate(buffers):
-                grown = old.new_zeros(old.size(0), cap, old.size(2))
+                grown = old.new_empty(old.size(0), cap, old.size(2))
                 grown[:, : self.length] = old[:, : self.length]
                 buffers[i] = grown
 
