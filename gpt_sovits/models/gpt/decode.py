@@ -88,7 +88,10 @@ def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str,
         return _int8_linear(weight, bias, relu)
     if not onednn_available():
         return _plain_linear(weight, bias, relu)
-    return _onednn_linear(weight, bias, torch.float32 if precision == "fp32" else torch.bfloat16, relu)
+    try:
+        return _onednn_linear(weight, bias, torch.float32 if precision == "fp32" else torch.bfloat16, relu)
+    except RuntimeError:  # a build or CPU whose oneDNN cannot pack this dtype: the plain fp32 op
+        return _plain_linear(weight, bias, relu)
 
 
 @dataclass(frozen=True)
