@@ -120,7 +120,8 @@ class TTSPipeline:
     def __init__(self, paths: ProjectPaths, device: str | None = None, half: bool | None = None,
                  fast_cpu: bool = False):
         """`half`: fp16 models (default on CUDA, as upstream). `fast_cpu`: on a CPU, an int8 GPT and a bf16 SoVITS
-        decoder (where the CPU has bf16 instructions): about twice as fast, not bit-exact with upstream."""
+        decoder (where the CPU has bf16 instructions): about twice as fast, not bit-exact with upstream. Without it
+        a CPU GPT still runs the packed fp32 path (models/gpt/decode.py), which keeps upstream's tokens."""
         self.paths = paths
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.half = bool(half) if half is not None else self.device.type == "cuda"
@@ -150,14 +151,21 @@ class TTSPipeline:
             loaded = load_gpt(path, device=str(self.device))
             if self.half:
                 loaded.model.half()
-            if self.fast_cpu:
-                from gpt_sovits.models.gpt.quantize import quantize_int8
-
-                loaded.model = quantize_int8(loaded.model)
+            else:
+                self._prepare_gpt(loaded.model)
             self.gpt, self.gpt_path = loaded, path
 
+    def _prepare_gpt(self, model) -> None:
+        """On a CPU: the packed decode path (exact fp32, or the fast mode's int8), inference-only, so the packed copy
+        replaces the module's weights instead of doubling them. CUDA keeps the module path."""
+        from gpt_sovits.models.gpt.decode import FAST_PRECISION
+
+        if self.device.type == "cpu":
+            model.prepare_inference(FAST_PRECISION if self.fast_cpu else "fp32", keep_weights=False)
+
     def set_fast_cpu(self, enabled: bool) -> None:
-        """Switch the CPU fast mode; the GPT is reloaded from its file when the mode changes."""
+        """Switch the CPU fast mode; the GPT is reloaded from its file when the mode changes (its weights were
+        packed for the other mode)."""
         enabled = bool(enabled) and self.device.type == "cpu" and not self.half
         if enabled == self.fast_cpu:
             return

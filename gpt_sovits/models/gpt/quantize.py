@@ -4,6 +4,9 @@ Generating one token reads every weight matrix once: at batch 1 the fp32 model i
 (~300 MB per token). Dynamic int8 quantisation with per-output-channel scales reads a quarter of that; activations
 stay fp32 and are quantised on the fly. Token choices can differ from the fp32 model's, so the parity tests and the
 default path use fp32.
+
+The pipeline's fast mode now runs the same int8 numerics without the module overhead through decode.py
+(`prepare_inference("int8")`); `quantize_int8` stays as the module-level version (bench/ compares the two).
 """
 
 from __future__ import annotations

@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpt_sovits.models.gpt.decode import FlatDecoder, FlatSteps
 from gpt_sovits.models.gpt.layers import KVCache, SinePositionalEmbedding, T2SStack, TokenEmbedding
 from gpt_sovits.models.gpt.sampling import sample_next
+from gpt_sovits.models.gpt.threads import ThreadGovernor, ThreadPolicy
 
 BERT_DIM = 1024  # chinese-roberta-wwm-ext-large width; fixed by upstream's bert_proj
 MAX_DECODE_STEPS = 1500  # upstream's hard loop cap (60 s of audio per sentence)
@@ -162,6 +164,25 @@ def sequence_logp(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return logits.float().log_softmax(-1).gather(2, targets[..., None]).squeeze(2).sum(-1)
 
 
+class ModuleSteps:
+    """The decode steps through the model's own modules (training-time code, hooks, CUDA, half precision)."""
+
+    def __init__(self, model: Text2SemanticDecoder, capacity: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.model = model
+        self.cache = KVCache(len(model.h.layers), 1, model.num_head, model.model_dim // model.num_head,
+                             capacity=capacity, dtype=dtype, device=device)
+
+    def logits(self, xy: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """xy [1, T, C] new positions, mask [1, 1, T, S] or None → logits [1, V] of the last position."""
+        self.cache.reserve(xy.size(1))
+        h = self.model.h(xy, mask, self.cache)  # [1, T, C]
+        return self.model.ar_predict_layer(h[:, -1])
+
+    def embed(self, token: torch.Tensor, position: int) -> torch.Tensor:
+        """token [1, 1] at audio position `position` → [1, 1, C]."""
+        return self.model.ar_audio_position(self.model.ar_audio_embedding(token), offset=position)
+
+
 class Text2SemanticDecoder(nn.Module):
     """The s1 GPT. Build from the upstream s1 config dict (`{"model": {...}, "data": {...}, ...}`)."""
 
@@ -282,6 +303,72 @@ class Text2SemanticDecoder(nn.Module):
         return T2SForwardOutput(ce + dpo, self.top3_accuracy(logits.detach(), targets), logits, targets, terms)
 
     # ------------------------------------------------------------------ inference
+    def prepare_inference(self, precision: str = "fp32", adaptive_threads: bool = True,
+                          keep_weights: bool = True) -> bool:
+        """Build the CPU decode path `infer` then uses (decode.FlatDecoder: packed weights, flat step, thread policy).
+
+        precision "fp32" is exact mode; "bf16"/"int8" are fast modes (see decode.py). Returns False and builds
+        nothing when the model is not an fp32 model on the CPU (CUDA and half precision keep the module path).
+        The packed weights are rebuilt by `infer` when the parameters were reloaded, moved or retyped since.
+        adaptive_threads: let threads.ThreadPolicy choose between the caller's thread count and 1 from measured
+        step times (False: always the caller's count, e.g. to measure one count).
+        keep_weights=False: an inference-only model. The linears' own weights are freed as they are packed, so the
+        packed copy costs no memory (fp32) or saves some (bf16, int8); training, state_dict(), moving the model and
+        the module path are then unavailable (load the file again for those).
+        """
+        if self.__dict__.get("_weights_released"):
+            raise RuntimeError("this GPT was prepared inference-only (its weights were freed); load it again")
+        self.__dict__["_flat"] = None
+        if not self._flat_possible():
+            return False
+        self.__dict__["_flat"] = FlatDecoder(self, precision, keep_weights)
+        self.__dict__["_weights_released"] = not keep_weights
+        self.__dict__["_adaptive_threads"] = bool(adaptive_threads)
+        return True
+
+    def release_inference(self) -> None:
+        """Drop the packed CPU decode path (infer goes back to the module path)."""
+        if self.__dict__.get("_weights_released"):
+            raise RuntimeError("this GPT was prepared inference-only (its weights were freed); load it again")
+        self.__dict__["_flat"] = None
+
+    @property
+    def inference_precision(self) -> str | None:
+        """The precision of the prepared CPU decode path, or None when infer uses the module path."""
+        flat = self.__dict__.get("_flat")
+        return None if flat is None else flat.precision
+
+    def _flat_possible(self) -> bool:
+        p = self.ar_predict_layer.weight
+        return p.device.type == "cpu" and p.dtype == torch.float32
+
+    def _ready_flat_decoder(self, device: torch.device) -> FlatDecoder | None:
+        """The prepared decode path, rebuilt if the weights changed since; None for the module path."""
+        flat = self.__dict__.get("_flat")
+        if flat is None or self.training or device.type != "cpu":
+            return None
+        if not flat.matches(self):
+            if self.__dict__.get("_weights_released"):
+                raise RuntimeError("this GPT was prepared inference-only and its parameters changed since (moved, "
+                                   "retyped or reloaded); load it again from its file")
+            if not self._flat_possible():
+                self.release_inference()
+                return None
+            flat = FlatDecoder(self, flat.precision)  # weights kept: rebuilding costs one packed copy
+            self.__dict__["_flat"] = flat
+        return flat
+
+    def _thread_policy(self) -> ThreadPolicy | None:
+        """The thread policy of this model's decodes (kept across sentences); None when the caller uses 1 thread."""
+        threads = torch.get_num_threads()
+        if threads <= 1 or not self.__dict__.get("_adaptive_threads", True):
+            return None
+        policy = self.__dict__.get("_threads")
+        if policy is None or policy.high != threads:
+            policy = ThreadPolicy(threads)
+            self.__dict__["_threads"] = policy
+        return policy
+
     @torch.no_grad()
     def infer(
         self,
@@ -309,6 +396,7 @@ class Text2SemanticDecoder(nn.Module):
         if phoneme_ids.dim() != 2 or phoneme_ids.size(0) != 1:
             raise ValueError(f"infer expects phoneme_ids of shape [1, N], got {tuple(phoneme_ids.shape)}")
         device = phoneme_ids.device
+        flat = self._ready_flat_decoder(device)  # the packed CPU path when prepared (decode.py), else None
         x = self.embed_text(phoneme_ids, bert_feature)  # [1, Tx, C]
         Tx = x.size(1)
         ref_free = prompt is None
@@ -320,10 +408,9 @@ class Text2SemanticDecoder(nn.Module):
             xy = torch.cat([x, self.ar_audio_position(self.ar_audio_embedding(y))], dim=1)
         Tp = y.size(1)
         steps_cap = max_steps if early_stop_num < 0 else min(max_steps, early_stop_num + 1)
-        cache = KVCache(
-            len(self.h.layers), 1, self.num_head, self.model_dim // self.num_head,
-            capacity=xy.size(1) + min(steps_cap, 512), dtype=xy.dtype, device=device,  # grows by doubling
-        )
+        capacity = xy.size(1) + min(steps_cap, 512)  # grows by doubling
+        steps = FlatSteps(flat, capacity) if flat is not None else ModuleSteps(self, capacity, xy.dtype, device)
+        governor = ThreadGovernor(self._thread_policy() if flat is not None else None)
         mask = prefix_lm_mask(Tx, Tp, device)[None, None]  # [1, 1, L, L]
         tokens = torch.empty(1, Tp + steps_cap, dtype=torch.long, device=device)  # prompt ++ generated, in place
         tokens[:, :Tp] = y
@@ -331,30 +418,32 @@ class Text2SemanticDecoder(nn.Module):
         logits_log: list[torch.Tensor] = []
         stopped_by_eos = False
         idx = 0
-        for idx in range(max_steps):
-            cache.reserve(xy.size(1))
-            h = self.h(xy, mask, cache)  # [1, T, C]
-            mask = None  # after the prefill every new token sees the whole cache
-            logits = self.ar_predict_layer(h[:, -1])  # [1, V]
-            if collect_logits:
-                logits_log.append(logits[0].clone())
-            if idx < EOS_BLOCKED_STEPS:
-                logits = logits[:, :-1]  # a view: the in-place penalty below writes through it
-            token = sample_next(
-                logits, tokens[:, :n], top_k=top_k, top_p=top_p, temperature=temperature,
-                repetition_penalty=repetition_penalty, generator=generator,
-            )  # [1, 1]
-            if on_step is not None:
-                on_step(idx)
-            if int(torch.argmax(logits, dim=-1)[0]) == self.EOS or int(token[0, 0]) == self.EOS:
-                stopped_by_eos = True  # this step's token is not kept
-                break
-            tokens[:, n] = token[:, 0]
-            n += 1
-            if early_stop_num >= 0 and n - Tp > early_stop_num:
-                break
-            # the new token sits at position Tp + idx of the audio stream
-            xy = self.ar_audio_position(self.ar_audio_embedding(token), offset=Tp + idx)
+        try:
+            for idx in range(max_steps):
+                governor.tick()
+                logits = steps.logits(xy, mask)  # [1, V] for the last position
+                mask = None  # after the prefill every new token sees the whole cache
+                if collect_logits:
+                    logits_log.append(logits[0].clone())
+                if idx < EOS_BLOCKED_STEPS:
+                    logits = logits[:, :-1]  # a view: the in-place penalty below writes through it
+                token = sample_next(
+                    logits, tokens[:, :n], top_k=top_k, top_p=top_p, temperature=temperature,
+                    repetition_penalty=repetition_penalty, generator=generator,
+                )  # [1, 1]
+                if on_step is not None:
+                    on_step(idx)
+                if int(torch.argmax(logits, dim=-1)[0]) == self.EOS or int(token[0, 0]) == self.EOS:
+                    stopped_by_eos = True  # this step's token is not kept
+                    break
+                tokens[:, n] = token[:, 0]
+                n += 1
+                if early_stop_num >= 0 and n - Tp > early_stop_num:
+                    break
+                # the new token sits at position Tp + idx of the audio stream
+                xy = steps.embed(token, Tp + idx)
+        finally:
+            governor.close()
         y_out = tokens[:, :n].clone()
         return T2SInferResult(
             y=y_out,

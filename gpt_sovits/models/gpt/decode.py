@@ -1,0 +1,242 @@
+"""An inference-only decode path for the GPT on a CPU: pre-packed weights, a flat step, contiguous K/V buffers.
+
+Why: at batch 1 one token reads every weight once, so the step is bound by how fast the linears stream their weights.
+PyTorch's default fp32 M=1 path (MKL GEMV) reaches about a third of this kind of machine's bandwidth and does not use
+a second thread; oneDNN with weights re-ordered once for M=1 does both. The rest of a step is overhead: nn.Module
+`__call__` chains, Dropout calls that do nothing in eval, and attention over a strided slice of a 5-D cache.
+
+`FlatDecoder` reads the weights of a `Text2SemanticDecoder` once into a list of per-layer tuples and runs the same
+layer maths (post-LN, fused QKV, SDPA for many queries, two small matmuls for one) as plain function calls. Precisions:
+  "fp32" — exact mode: the same fp32 maths; results differ from `F.linear` only by fp32 summation order.
+  "bf16" — fast mode: weights and linear inputs in bf16 (fp32 accumulation inside oneDNN); LayerNorm, residuals,
+           attention and logits stay fp32.
+  "int8" — fast mode alternative: fbgemm dynamic int8 (per-channel weights, activations quantised per call),
+           the same numerics as `quantize.quantize_int8`, without the module overhead.
+The module path stays the reference (training, CUDA, hooks); this one is built by `Text2SemanticDecoder.prepare_
+inference` and checked against the module's parameters before every decode (`matches`), so reloaded, moved or
+retyped weights are re-packed rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PRECISIONS = ("fp32", "bf16", "int8")
+# The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes and, being single-threaded, keeps its speed
+# on a busy machine; bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
+FAST_PRECISION = "int8"
+
+Linear = Callable[[torch.Tensor], torch.Tensor]
+
+
+def onednn_available() -> bool:
+    """True when this torch build has oneDNN's packed linear ops (every x86 CPU wheel does)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _onednn_linear(weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype, relu: bool) -> Linear:
+    """y = [relu](x·Wᵀ + b) with W re-ordered once for oneDNN's M=1 kernels; x and y keep fp32 outside."""
+    op = torch.ops.mkldnn._linear_pointwise
+    packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(dtype).contiguous(), 1)
+    b = None if bias is None else bias.detach().to(dtype).contiguous()
+    attr = "relu" if relu else "none"
+    if dtype == torch.float32:
+        return lambda x: op(x, packed, b, attr, [], "")
+    return lambda x: op(x.to(dtype), packed, b, attr, [], "").float()
+
+
+def _int8_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> Linear:
+    """fbgemm dynamic int8 with torch's default per-channel symmetric weight observer (as `quantize_dynamic`)."""
+    from torch.ao.quantization.observer import default_per_channel_weight_observer
+
+    w = weight.detach().float().contiguous()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao; it works in 2.13
+        observer = default_per_channel_weight_observer()
+        observer(w)
+        scale, zero_point = observer.calculate_qparams()
+        qweight = torch.quantize_per_channel(w, scale.double(), zero_point.long(), 0, torch.qint8)
+        packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
+    op = torch.ops.quantized.linear_relu_dynamic if relu else torch.ops.quantized.linear_dynamic
+    return lambda x: op(x, packed, True)  # reduce_range=True, as torch's dynamic Linear on fbgemm
+
+
+def _plain_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> Linear:
+    """F.linear on (detached) fp32 weights: the fallback where oneDNN is missing."""
+    w = weight.detach()
+    b = None if bias is None else bias.detach()
+    if relu:
+        return lambda x: F.relu(F.linear(x, w, b))
+    return lambda x: F.linear(x, w, b)
+
+
+def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, relu: bool = False) -> Linear:
+    """A prepared projection for `precision` (see the module docstring); input and output are fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "int8":
+        return _int8_linear(weight, bias, relu)
+    if not onednn_available():
+        return _plain_linear(weight, bias, relu)
+    try:
+        return _onednn_linear(weight, bias, torch.float32 if precision == "fp32" else torch.bfloat16, relu)
+    except RuntimeError:  # a build or CPU whose oneDNN cannot pack this dtype: the plain fp32 op
+        return _plain_linear(weight, bias, relu)
+
+
+@dataclass(frozen=True)
+class FlatLayer:
+    """One post-LN layer as plain callables and tensors."""
+
+    qkv: Linear
+    out: Linear
+    ffn_in: Linear  # linear1 with the ReLU fused
+    ffn_out: Linear
+    norm1: tuple[torch.Tensor, torch.Tensor, float]  # weight, bias, eps
+    norm2: tuple[torch.Tensor, torch.Tensor, float]
+
+
+class FlatKV:
+    """Keys and values per layer, each its own contiguous [heads, capacity, head_dim] buffer; grows by doubling."""
+
+    def __init__(self, n_layers: int, heads: int, head_dim: int, capacity: int) -> None:
+        shape = (heads, max(capacity, 1), head_dim)
+        self.k = [torch.empty(shape) for _ in range(n_layers)]  # only [:, :length] is ever read
+        self.v = [torch.empty(shape) for _ in range(n_layers)]
+        self.length = 0
+
+    @property
+    def capacity(self) -> int:
+        return self.k[0].size(1)
+
+    def reserve(self, n_new: int) -> None:
+        need = self.length + n_new
+        if need <= self.capacity:
+            return
+        cap = max(need, 2 * self.capacity)
+        for buffers in (self.k, self.v):
+            for i, old in enumerate(buffers):
+                grown = old.new_empty(old.size(0), cap, old.size(2))
+                grown[:, : self.length] = old[:, : self.length]
+                buffers[i] = grown
+
+
+def _release(weight: nn.Parameter) -> None:
+    """Free a parameter's storage (its packed copy holds the values now); shape [0] marks it as released."""
+    weight.data = torch.empty(0, dtype=weight.dtype, device=weight.device)
+
+
+def _fingerprint(model: nn.Module) -> tuple:
+    """What identifies the weights a FlatDecoder was built from: each parameter's storage, version, dtype, device."""
+    return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in model.parameters())
+
+
+class FlatDecoder:
+    """The decode path of one `Text2SemanticDecoder` at one precision (CPU, fp32 model, eval only)."""
+
+    def __init__(self, model: nn.Module, precision: str = "fp32", keep_weights: bool = True) -> None:
+        """keep_weights=False empties the module's linear weights once each is packed (peak memory +1 layer, the
+        model afterwards serves only this path: an inference-only copy, e.g. the pipeline's)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        self.precision = precision
+        self.heads = model.num_head
+        self.dim = model.model_dim
+        self.head_dim = self.dim // self.heads
+        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.layers: list[FlatLayer] = []
+        for layer in model.h.layers:
+            attn = layer.self_attn
+            self.layers.append(FlatLayer(
+                qkv=make_linear(attn.in_proj_weight, attn.in_proj_bias, precision),
+                out=make_linear(attn.out_proj.weight, attn.out_proj.bias, precision),
+                ffn_in=make_linear(layer.linear1.weight, layer.linear1.bias, precision, relu=True),
+                ffn_out=make_linear(layer.linear2.weight, layer.linear2.bias, precision),
+                norm1=(layer.norm1.weight.detach(), layer.norm1.bias.detach(), layer.norm1.eps),
+                norm2=(layer.norm2.weight.detach(), layer.norm2.bias.detach(), layer.norm2.eps),
+            ))
+            if not keep_weights:
+                for weight in (attn.in_proj_weight, attn.out_proj.weight, layer.linear1.weight, layer.linear2.weight):
+                    _release(weight)
+        # The logits projection is 1/100 of the weights and decides the tokens: fp32 in every mode.
+        self.predict = make_linear(model.ar_predict_layer.weight, None, "fp32")
+        if not keep_weights and onednn_available():
+            _release(model.ar_predict_layer.weight)
+        self.kept_weights = keep_weights
+        self.audio_table = model.ar_audio_embedding.word_embeddings.weight.detach()
+        self.audio_position = model.ar_audio_position
+        self.fingerprint = _fingerprint(model)
+
+    def matches(self, model: nn.Module) -> bool:
+        """Still built from `model`'s current weights (none reloaded, moved, retyped or edited in place)."""
+        return self.fingerprint == _fingerprint(model)
+
+    def new_cache(self, capacity: int) -> FlatKV:
+        return FlatKV(len(self.layers), self.heads, self.head_dim, capacity)
+
+    def embed_audio(self, token: torch.Tensor, position: int) -> torch.Tensor:
+        """One semantic token [1, 1] at audio position `position` → [1, 1, C] (embedding + alpha·PE, no dropout)."""
+        pe = self.audio_position.table(position + 1)[position : position + 1]
+        return (self.audio_table[token[0]] + self.audio_position.alpha * pe)[None]
+
+    def forward(self, x: torch.Tensor, cache: FlatKV, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [1, T, C] new positions → hidden [T, C]; writes their keys/values and advances the cache.
+
+        mask: bool [T, S] (True = may attend) over the S = cached + T positions, or None (every key visible).
+        """
+        h = x[0]
+        T = h.size(0)
+        cache.reserve(T)
+        start, end = cache.length, cache.length + T
+        heads, head_dim, dim = self.heads, self.head_dim, self.dim
+        for i, layer in enumerate(self.layers):
+            qkv = layer.qkv(h).view(T, 3, heads, head_dim)
+            k_buf, v_buf = cache.k[i], cache.v[i]
+            k_buf[:, start:end] = qkv[:, 1].transpose(0, 1)
+            v_buf[:, start:end] = qkv[:, 2].transpose(0, 1)
+            keys, values = k_buf[:, :end], v_buf[:, :end]  # [H, S, D], rows of a head contiguous
+            q = qkv[:, 0].transpose(0, 1)  # [H, T, D]
+            if T == 1:
+                # one query: two small matmuls beat SDPA's dispatch (softmax over S positions per head)
+                weights = torch.softmax(torch.bmm(q * self.scale, keys.transpose(1, 2)), dim=-1)
+                attended = torch.bmm(weights, values)  # [H, 1, D]
+            else:
+                attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)  # [H, T, D]
+            a = layer.out(attended.transpose(0, 1).reshape(T, dim))
+            w1, b1, eps1 = layer.norm1
+            h = F.layer_norm(h + a, (dim,), w1, b1, eps1)
+            w2, b2, eps2 = layer.norm2
+            h = F.layer_norm(h + layer.ffn_out(layer.ffn_in(h)), (dim,), w2, b2, eps2)
+        cache.length = end
+        return h
+
+    def logits(self, hidden_last: torch.Tensor) -> torch.Tensor:
+        """[1, C] → [1, V] fp32."""
+        return self.predict(hidden_last)
+
+
+class FlatSteps:
+    """The decode steps of one sentence on a FlatDecoder (same interface as t2s.ModuleSteps)."""
+
+    def __init__(self, decoder: FlatDecoder, capacity: int) -> None:
+        self.decoder = decoder
+        self.cache = decoder.new_cache(capacity)
+
+    def logits(self, xy: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """xy [1, T, C] new positions, mask [1, 1, T, S] or None → logits [1, V] of the last position."""
+        h = self.decoder.forward(xy, self.cache, None if mask is None else mask[0, 0])
+        return self.decoder.logits(h[-1:])
+
+    def embed(self, token: torch.Tensor, position: int) -> torch.Tensor:
+        """token [1, 1] at audio position `position` → [1, 1, C]."""
+        return self.decoder.embed_audio(token, position)

@@ -1,0 +1,172 @@
+"""How many threads the GPT decode uses, chosen from measured step times so a busy machine cannot make it collapse.
+
+Why: one decode step is ~100 small GEMVs, each ending in an OpenMP barrier. On an idle 2-core machine two threads are
+~1.5× faster than one; with one core busy elsewhere every barrier waits for a descheduled thread and two threads
+become 3-20× slower, while one thread only loses its share of the core. Nothing tells in advance which case holds,
+so `ThreadPolicy` tries both on real steps and keeps the faster, re-checking now and then (and at once when the step
+time jumps), and tries the many-thread setting only while the machine shows an idle core. It only decides; `ThreadGovernor` applies the decision with `torch.set_num_threads`, times the steps and
+restores the caller's thread count afterwards. The policy is fed durations, so its decisions are unit-tested
+without clocks.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+class ThreadPolicy:
+    """Chooses between `high` threads and 1 thread from the durations of decode steps (and, where known, how many
+    cores were idle meanwhile).
+
+    Asymmetric, because the two mistakes cost differently: one thread on an idle machine is ~1.5× slow, `high`
+    threads on a busy one can be 3-20× slow. So it starts on 1 thread and tries `high` (a trial of `trial_steps`
+    steps) only when at least `min_idle` cores were idle during the recent steps (unknown idle: allowed); a trial
+    step slower than twice the current choice ends the trial at once. From `high` it tries 1 thread every
+    `interval` steps, and at once when the step time jumps above `jump` × its median at decision time (foreign load
+    arrived). A trial that loses pushes the next one out so that trials cost at most `budget` of the decode time
+    (interval doubles at least); one that wins by `margin` switches.
+    """
+
+    def __init__(self, high: int, trial_steps: int = 2, interval: int = 32, max_interval: int = 4096,
+                 budget: float = 0.02, margin: float = 0.05, jump: float = 1.5, window: int = 8,
+                 min_idle: float | None = None) -> None:
+        self.high = max(1, int(high))
+        self.trial_steps = trial_steps
+        self.base_interval, self.max_interval = interval, max_interval
+        self.budget, self.margin, self.jump = budget, margin, jump
+        self.min_idle = 0.5 * (self.high - 1) if min_idle is None else min_idle
+        self.samples: dict[int, deque[float]] = {n: deque(maxlen=window) for n in {self.high, 1}}
+        self.idle: deque[float] = deque(maxlen=4)  # idle cores seen during recent steps on the choice
+        self.choice = 1
+        self.reference: float | None = None  # the choice's median when it was chosen
+        self.interval = 3  # the first trial of `high` comes after a few steps on 1 thread
+        self._plan: list[int] = []  # thread counts of the running trial's remaining steps
+        self._trial: list[float] = []
+        self._since = 0
+
+    @property
+    def other(self) -> int:
+        return 1 if self.choice != 1 else self.high
+
+    def next_threads(self) -> int:
+        """The thread count for the next step."""
+        return self._plan[0] if self._plan else self.choice
+
+    def record(self, threads: int, seconds: float, idle_cores: float | None = None) -> None:
+        """Report a step that ran on `threads` threads (as `next_threads` said) and the idle cores meanwhile."""
+        if self.high == 1:
+            return
+        if self._plan:
+            self._plan.pop(0)
+            self._trial.append(seconds)
+            mine = self._recent()
+            if mine is not None and seconds > 2.0 * mine:
+                self._plan.clear()  # clearly worse: do not pay for another step of it
+            if not self._plan:
+                self._decide()
+            return
+        self.samples[threads].append(seconds)
+        if idle_cores is not None:
+            self.idle.append(idle_cores)
+        self._since += 1
+        if len(self.samples[self.choice]) < 3:
+            return
+        recent = statistics.median(list(self.samples[self.choice])[-3:])
+        jumped = self.reference is not None and recent > self.jump * self.reference
+        if not (jumped or self._since >= self.interval):
+            return
+        if self.choice == 1 and self.idle and statistics.median(self.idle) < self.min_idle:
+            return  # no idle core for the other threads to run on: they would only wait for it
+        self._plan = [self.other] * self.trial_steps
+
+    def _recent(self) -> float | None:
+        mine = list(self.samples[self.choice])[-4:]
+        return statistics.median(mine) if mine else None
+
+    def _decide(self) -> None:
+        """End of a trial: switch when the other count was faster; else push the next trial out."""
+        mine = self._recent()
+        other_t = statistics.median(self._trial)
+        if mine is None or other_t < mine * (1.0 - self.margin):
+            old = self.choice
+            self.choice = self.other
+            self.samples[self.choice].clear()
+            self.samples[self.choice].extend(self._trial)
+            self.samples[old].clear()
+            self.idle.clear()
+            self.interval = self.base_interval
+        else:
+            cost = sum(max(0.0, t - mine) for t in self._trial)
+            need = int(cost / (self.budget * mine)) + 1
+            self.interval = min(max(2 * self.interval, self.base_interval, need), self.max_interval)
+        self.reference = statistics.median(self.samples[self.choice])
+        self._trial = []
+        self._since = 0
+
+
+def idle_cores_reader() -> Callable[[], float | None] | None:
+    """A function returning the cores idle since its previous call (from /proc/stat), or None where unavailable."""
+    stat = Path("/proc/stat")
+    if not stat.is_file():
+        return None
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def read() -> tuple[float, float] | None:
+        try:
+            fields = stat.read_text().split("\n", 1)[0].split()
+            return time.perf_counter(), (int(fields[4]) + int(fields[5])) / ticks  # idle + iowait seconds
+        except (OSError, ValueError, IndexError):
+            return None
+
+    last = [read()]
+
+    def idle_since_last() -> float | None:
+        now = read()
+        before, last[0] = last[0], now
+        if now is None or before is None or now[0] <= before[0]:
+            return None
+        return (now[1] - before[1]) / (now[0] - before[0])
+
+    return idle_since_last
+
+
+class ThreadGovernor:
+    """Applies a ThreadPolicy around one decode: `tick()` at the top of every step; `close()` restores the caller.
+
+    The first interval (the prefill, many positions at once) is not a decode step and is not reported.
+    """
+
+    def __init__(self, policy: ThreadPolicy | None) -> None:
+        self.policy = policy
+        self.idle = idle_cores_reader() if policy is not None else None
+        self.caller_threads = torch.get_num_threads()
+        self._threads = self.caller_threads
+        self._started: float | None = None
+        self._count = 0
+
+    def tick(self) -> None:
+        if self.policy is None:
+            return
+        now = time.perf_counter()
+        idle = self.idle() if self.idle is not None else None
+        if self._started is not None and self._count > 1:
+            self.policy.record(self._threads, now - self._started, idle)
+        self._count += 1
+        # the prefill runs on the current choice; decode steps follow the policy's plan
+        wanted = self.policy.next_threads() if self._count > 1 else self.policy.choice
+        if wanted != self._threads:
+            torch.set_num_threads(wanted)
+            self._threads = wanted
+        self._started = time.perf_counter()
+
+    def close(self) -> None:
+        if self._threads != self.caller_threads:
+            torch.set_num_threads(self.caller_threads)
+            self._threads = self.caller_threads

@@ -1,0 +1,271 @@
+"""The inference-only CPU decode path of the GPT (models/gpt/decode.py) and its thread policy (threads.py).
+
+Exact mode (packed fp32) must give upstream's greedy tokens on the bundle and the module path's tokens on a model of
+v2 width; fast modes (bf16, int8) must agree with exact mode to a documented degree; packed weights follow reloads
+and moves; the thread policy is checked with given durations (no clocks).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from gpt_sovits.models.checkpoints import load_gpt
+from gpt_sovits.models.gpt.t2s import Text2SemanticDecoder, prefix_lm_mask
+from gpt_sovits.models.gpt.threads import ThreadGovernor, ThreadPolicy
+from test_parity_gpt import Bundle, _infer, close
+
+# Documented accuracy of the fast modes: per-step agreement of the most likely next token with exact mode, given the
+# same history (teacher forcing), on a random model of v2 width (4 of v2's 24 layers) over 301 positions. Measured
+# here: bf16 0.993, int8 0.977; at full v2 size (24 random layers, 351 positions): bf16 0.983, int8 0.906. Random
+# weights have flatter logits than trained ones, so these are pessimistic. Free-running greedy decodes part at the
+# first disagreement (full size: step 35 bf16, step 9 int8), as any non-exact mode does.
+FAST_AGREEMENT = {"bf16": 0.95, "int8": 0.90}
+WIDE_TOKENS = 250
+
+
+@pytest.fixture(scope="module")
+def bundle(reference_bundle) -> Bundle:
+    return Bundle(reference_bundle)
+
+
+@pytest.fixture(scope="module")
+def packed_gpt(reference_bundle) -> Text2SemanticDecoder:
+    gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
+    assert gpt.prepare_inference("fp32")
+    return gpt
+
+
+def v2_width_model(n_layer: int, seed: int = 0) -> Text2SemanticDecoder:
+    """Random weights with v2's per-layer shapes (512 wide, 16 heads, FFN 2048) and EOS switched off."""
+    torch.manual_seed(seed)
+    cfg = {"model": {"vocab_size": 1025, "phoneme_vocab_size": 732, "embedding_dim": 512, "hidden_dim": 512,
+                     "head": 16, "n_layer": n_layer, "dropout": 0, "EOS": 1024}}
+    gpt = Text2SemanticDecoder(cfg).eval()
+    with torch.no_grad():
+        gpt.ar_predict_layer.weight[1024].zero_()
+    return gpt
+
+
+def inputs(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 700, (1, 40), generator=g), torch.randn(1, 1024, 40, generator=g),
+            torch.randint(0, 1024, (1, 50), generator=g))
+
+
+def greedy(gpt: Text2SemanticDecoder, n_tokens: int, seed: int = 1) -> torch.Tensor:
+    phones, bert, prompt = inputs(seed)
+    return gpt.infer(phones, bert, prompt, top_k=1, early_stop_num=n_tokens - 1).generated
+
+
+@pytest.fixture(scope="module")
+def wide() -> tuple[Text2SemanticDecoder, torch.Tensor]:
+    """A v2-width model (4 layers) and its greedy tokens through the module path (the reference)."""
+    gpt = v2_width_model(4)
+    return gpt, greedy(gpt, WIDE_TOKENS)
+
+
+# ---- exact mode ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case,prompt", [("e_gpt_greedy", True), ("e_gpt_greedy_ref_free", False)])
+def test_packed_exact_mode_gives_upstreams_greedy_tokens(packed_gpt, bundle, case, prompt):
+    res = _infer(packed_gpt, bundle, case, f"{case}.prompt" if prompt else None)
+    assert packed_gpt.inference_precision == "fp32"
+    assert torch.equal(res.y.long(), bundle.get(f"{case}.y").long())
+    assert res.idx == int(bundle.get(f"{case}.idx"))
+    close(res.step_logits, bundle.get(f"{case}.step_logits"))
+
+
+def test_packed_exact_mode_samples_like_upstream(packed_gpt, bundle):
+    n = "e_gpt_sampled"
+    gen = torch.Generator().manual_seed(int(bundle.params(n)["seed"]))
+    res = _infer(packed_gpt, bundle, n, f"{n}.prompt", generator=gen, collect_logits=False)
+    assert torch.equal(res.y.long(), bundle.get(f"{n}.y").long())
+
+
+def test_packed_exact_mode_keeps_greedy_ids_at_v2_width(wide):
+    gpt, reference = wide
+    gpt.prepare_inference("fp32")
+    try:
+        packed = greedy(gpt, WIDE_TOKENS)
+    finally:
+        gpt.release_inference()
+    assert reference.shape == (1, WIDE_TOKENS) and torch.equal(packed, reference)
+
+
+@pytest.mark.slow
+def test_packed_exact_mode_keeps_greedy_ids_at_v2_size():
+    gpt = v2_width_model(24, seed=3)
+    reference = greedy(gpt, 200)
+    gpt.prepare_inference("fp32")
+    assert torch.equal(greedy(gpt, 200), reference)
+
+
+# ---- fast modes ---------------------------------------------------------------------------------------------------
+
+def next_token_argmax(gpt: Text2SemanticDecoder, precision: str, tokens: torch.Tensor, phones: torch.Tensor,
+                      bert: torch.Tensor) -> torch.Tensor:
+    """Most likely next token at every audio position, given `tokens` as history (teacher forcing) [T]."""
+    from gpt_sovits.models.gpt.decode import FlatDecoder
+
+    flat = FlatDecoder(gpt, precision)
+    x = gpt.embed_text(phones, bert)
+    y = gpt.ar_audio_position(gpt.ar_audio_embedding(tokens))
+    xy = torch.cat([x, y], dim=1)
+    mask = prefix_lm_mask(x.size(1), tokens.size(1))
+    cache = flat.new_cache(xy.size(1))
+    with torch.no_grad():
+        hidden = flat.forward(xy, cache, mask)
+        return flat.logits(hidden[x.size(1) - 1 :])[:, :1024].argmax(-1)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_fast_mode_agrees_with_exact_mode_to_the_documented_bound(wide, precision):
+    gpt, history = wide  # a plausible sequence: the model's own greedy choices
+    phones, bert, prompt = inputs(1)
+    history = torch.cat([prompt, history], dim=1)
+    exact = next_token_argmax(gpt, "fp32", history, phones, bert)
+    fast = next_token_argmax(gpt, precision, history, phones, bert)
+    agreement = float((fast == exact).float().mean())
+    print(f"{precision}: next-token agreement with exact mode {agreement:.3f} over {exact.numel()} positions")
+    assert agreement >= FAST_AGREEMENT[precision]
+    assert agreement < 1.0 or precision == "bf16"  # int8 is really a different computation (the test can fail)
+
+
+def test_fast_mode_decodes_and_reports_its_precision(reference_bundle, bundle):
+    gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
+    for precision in ("bf16", "int8"):
+        gpt.prepare_inference(precision)
+        res = _infer(gpt, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt")
+        assert gpt.inference_precision == precision and res.generated.numel() > 0
+
+
+# ---- packed weights follow the module's weights -------------------------------------------------------------------
+
+def test_reloaded_weights_are_repacked(reference_bundle, bundle):
+    gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
+    gpt.prepare_inference("fp32")
+    other = copy.deepcopy(gpt)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.mul_(1.5)
+    other.release_inference()
+    expected = _infer(other, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt").step_logits  # module path
+    gpt.load_state_dict(other.state_dict())  # in-place copies: same storage, new versions
+    got = _infer(gpt, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt").step_logits
+    assert gpt.inference_precision == "fp32"
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_inference_only_model_frees_its_linear_weights_and_keeps_upstreams_tokens(reference_bundle, bundle):
+    gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
+    stack_before = sum(p.numel() for p in gpt.h.parameters())
+    gpt.prepare_inference("fp32", keep_weights=False)
+    layer = gpt.h.layers[0]
+    assert layer.linear1.weight.numel() == 0 and layer.self_attn.in_proj_weight.numel() == 0
+    assert sum(p.numel() for p in gpt.h.parameters()) < stack_before / 10  # LayerNorms and biases are left
+    res = _infer(gpt, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt")
+    assert torch.equal(res.y.long(), bundle.get("e_gpt_greedy.y").long())
+    gpt.double()
+    with pytest.raises(RuntimeError, match="load it again"):
+        _infer(gpt, bundle, "e_gpt_greedy", "e_gpt_greedy.prompt")
+
+
+def test_half_precision_model_falls_back_to_the_module_path(reference_bundle, bundle):
+    gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
+    gpt.prepare_inference("fp32")
+    gpt.double()  # a dtype the packed path does not serve (CPU half is slow but would behave the same)
+    phones = bundle.get("e_gpt_greedy.phoneme_ids")
+    res = gpt.infer(phones, bundle.get("e_gpt_greedy.bert_feature").double(), bundle.get("e_gpt_greedy.prompt"),
+                    top_k=1, max_steps=5)
+    assert gpt.inference_precision is None and res.generated.numel() > 0
+
+
+# ---- thread policy ------------------------------------------------------------------------------------------------
+
+def simulate(policy: ThreadPolicy, step_ms, steps: int, idle=None) -> tuple[float, list[int]]:
+    """Run `steps` decode steps lasting step_ms(threads, step) ms, with idle(threads, step) cores idle meanwhile
+    (None: unknown); return the total ms and the thread count of every step."""
+    total, used = 0.0, []
+    for i in range(steps):
+        n = policy.next_threads()
+        ms = step_ms(n, i)
+        policy.record(n, ms / 1000, None if idle is None else idle(n, i))
+        total += ms
+        used.append(n)
+    return total, used
+
+
+def idle_machine(n, i):
+    return 18.0 if n == 2 else 28.0
+
+
+def busy_machine(n, i):  # the issue's measurement with one core busy elsewhere: 2 threads 122 ms, 1 thread 34 ms
+    return 122.0 if n == 2 else 34.0
+
+
+def test_policy_moves_to_two_threads_on_an_idle_machine():
+    total, used = simulate(ThreadPolicy(2), idle_machine, 500, idle=lambda n, i: 1.0 if n == 1 else 0.0)
+    assert used[-100:].count(2) >= 96  # trials of one thread aside, two threads
+    assert total <= 1.05 * 500 * 18.0
+
+
+@pytest.mark.parametrize("idle", [None, lambda n, i: 0.0], ids=["idle-unknown", "no-idle-core"])
+def test_policy_stays_on_one_thread_under_foreign_load(idle):
+    total, used = simulate(ThreadPolicy(2), busy_machine, 300, idle)
+    assert used[-50:] == [1] * 50
+    assert total <= 1.10 * 300 * 34.0  # never more than 10 % slower than one thread throughout
+    if idle is not None:
+        assert set(used) == {1}  # no idle core: two threads are never even tried
+
+
+def test_policy_survives_a_collapse_of_twenty_times():
+    # packed oneDNN at 2 threads measured 2.1 s per token under heavy load, 1 thread 0.11 s
+    total, used = simulate(ThreadPolicy(2), lambda n, i: 2100.0 if n == 2 else 110.0, 400)
+    assert used.count(2) <= 2 and total <= 1.10 * 400 * 110.0
+
+
+def test_policy_follows_load_that_comes_and_goes():
+    def busy(i):
+        return 200 <= i < 600
+
+    def step(n, i):
+        return busy_machine(n, i) if busy(i) else idle_machine(n, i)
+
+    def idle(n, i):
+        return 0.0 if busy(i) or n == 2 else 1.0
+
+    total, used = simulate(ThreadPolicy(2), step, 1200, idle)
+    assert used[150:200].count(2) >= 45  # idle: two threads
+    assert used[210:600].count(1) >= 385  # busy: one thread, found within a few steps
+    assert used[-500:].count(2) >= 490  # idle again: back to two
+    one_thread_only = sum(step(1, i) for i in range(1200))
+    assert total <= 1.10 * one_thread_only
+
+
+def test_policy_with_one_thread_never_tries_more():
+    _, used = simulate(ThreadPolicy(1), lambda n, i: 30.0, 50)
+    assert set(used) == {1}
+
+
+def test_governor_restores_the_callers_threads_even_when_decoding_fails(packed_gpt, bundle):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        def stop(step):
+            if step == 8:
+                raise RuntimeError("cancelled")
+
+        with pytest.raises(RuntimeError, match="cancelled"):
+            packed_gpt.infer(bundle.get("e_gpt_greedy.phoneme_ids"), bundle.get("e_gpt_greedy.bert_feature"),
+                             bundle.get("e_gpt_greedy.prompt"), top_k=1, on_step=stop)
+        assert torch.get_num_threads() == 2
+        governor = ThreadGovernor(ThreadPolicy(2))
+        governor.tick()  # the policy starts on one thread
+        assert torch.get_num_threads() == 1
+        governor.close()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
