@@ -37,10 +37,15 @@ class _Conv(nn.Module):
     """One 1-D convolution run as a ``(1, k)`` 2-D convolution on ``[B, C, 1, T]`` channels-last tensors."""
 
     def __init__(self, conv: nn.Module, dtype: torch.dtype, scale: float = 1.0) -> None:
+        """Takes `conv`'s (folded) weights and releases them from `conv`, so that converting a decoder never holds
+        two full copies of it."""
         super().__init__()
         weight = conv.weight if scale == 1.0 else conv.weight * scale
         self.register_buffer("weight", _as_2d_kernel(weight, dtype))
         self.register_buffer("bias", _bias(conv, dtype))
+        conv.weight = None
+        conv.bias = None
+        del weight
         self.transposed = isinstance(conv, nn.ConvTranspose1d)
         self.stride = (1, int(conv.stride[0]))
         self.padding = (0, int(conv.padding[0]))
@@ -67,6 +72,7 @@ class InferenceGenerator(nn.Module):
     """
 
     def __init__(self, dec: Generator, precision: str = "fp32") -> None:
+        """Consumes `dec`: its weights are released as they are converted (pass a copy to keep it)."""
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
