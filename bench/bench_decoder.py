@@ -6,14 +6,15 @@
 v2-size random weights (configs/s2.json; a chinese-roberta-wwm-ext-large-shaped random BERT), batch 1. Rows:
 
 * SoVITS decode, seconds per audio second, for ``--seconds`` of tokens: ``module`` = the network as loaded (what the
-  pipeline ran before this change, and what upstream runs), ``exact`` = prepared for inference (weight norm folded,
-  channels-last fp32), ``autocast`` = the previous fast mode (module under bf16 autocast), ``fast`` = prepared bf16.
+  pipeline ran before this change, and what upstream runs), ``exact`` = prepared for inference (weight norm folded:
+  the exact mode), ``autocast`` = the previous fast mode (module under bf16 autocast), ``fast`` = bf16 weights (the
+  fast mode); ``*_cl`` = the same with channels-last activations (not used by the pipeline: more peak memory).
   Each round runs every variant once, in turn; medians and ratios to ``module`` are printed.
 * accuracy of fast vs exact: waveform SNR (dB) and error rms (dBFS); BERT bf16 vs fp32 relative L2 of the features.
 * BERT ms for a 30-character sentence: upstream's masked-LM call vs the encoder-only call (fp32) vs bf16.
 * first zh+en frontend call in a fresh process: cold vs after ``warm_text_frontend`` (the warm-up's own time too).
-* peak RSS of a child process that loads the SoVITS model and decodes, per mode (before: module / autocast;
-  after: exact / fast).
+* peak RSS (VmHWM) of a child process that loads the SoVITS model and decodes, per variant (before this change:
+  module / autocast; now: exact / fast).
 
 Timings on a shared machine are noisy: read the ratios, not the absolute numbers. Asserts nothing.
 """
@@ -67,15 +68,25 @@ def decode_inputs(hps: dict, seconds: float, seed: int = 1):
 
 
 def decoder_variants(model):
-    """name → (model, autocast?) for the four decode paths."""
+    """name → (model, autocast?) for every decode path in VARIANTS."""
+    return {name: (make(model), autocast) for name, (make, autocast) in VARIANTS.items()}
+
+
+# name → (how the model is prepared, autocast?)
+VARIANTS = {
+    "module": (lambda m: m, False),
+    "exact": (lambda m: prepare(m, "fp32"), False),
+    "exact_cl": (lambda m: prepare(m, "fp32", True), False),
+    "autocast": (lambda m: m, True),
+    "fast": (lambda m: prepare(m, "bf16"), False),
+    "fast_cl": (lambda m: prepare(m, "bf16", True), False),
+}
+
+
+def prepare(model, precision: str, channels_last: bool = False):
     from gpt_sovits.models.sovits.inference import prepare_for_inference
 
-    return {
-        "module": (model, False),
-        "exact": (prepare_for_inference(copy.deepcopy(model), "fp32"), False),
-        "autocast": (model, True),
-        "fast": (prepare_for_inference(copy.deepcopy(model), "bf16"), False),
-    }
+    return prepare_for_inference(copy.deepcopy(model), precision, channels_last)
 
 
 def run_decode(model, autocast: bool, inputs) -> torch.Tensor:
@@ -103,6 +114,8 @@ def bench_decoder(seconds: float, rounds: int, threads: list[int]) -> dict:
     result: dict = {"audio_seconds": audio_s, "accuracy": {
         "exact_vs_module": accuracy(outputs["module"], outputs["exact"]),
         "fast_vs_exact": accuracy(outputs["exact"], outputs["fast"]),
+        "exact_cl_vs_module": accuracy(outputs["module"], outputs["exact_cl"]),
+        "fast_cl_vs_exact": accuracy(outputs["exact"], outputs["fast_cl"]),
         "autocast_vs_exact": accuracy(outputs["exact"], outputs["autocast"])}, "threads": {}}
     for n in threads:
         torch.set_num_threads(n)
@@ -184,8 +197,8 @@ from gpt_sovits.models.sovits.inference import prepare_for_inference
 torch.set_num_threads(1)
 model, hps = build_sovits()
 mode = sys.argv[1]
-if mode in ("exact", "fast"):
-    prepare_for_inference(model, "fp32" if mode == "exact" else "bf16")
+if mode not in ("module", "autocast"):
+    prepare_for_inference(model, "bf16" if mode.startswith("fast") else "fp32", mode.endswith("_cl"))
 run_decode(model, mode == "autocast", decode_inputs(hps, float(sys.argv[2])))
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child would report its parent's peak
 hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
@@ -195,7 +208,7 @@ print(json.dumps({"max_rss_mb": int(hwm.split()[1]) / 1024}))
 
 def bench_memory(seconds: float) -> dict:
     result = {}
-    for mode in ("module", "exact", "autocast", "fast"):
+    for mode in VARIANTS:
         out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, mode, str(seconds), str(Path(__file__).parent)],
                              cwd=REPO, capture_output=True, text=True, check=True)
         result[mode] = json.loads(out.stdout.strip().splitlines()[-1])["max_rss_mb"]
