@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from gpt_sovits.text.warmup import warm_in_background
+
+    warm_in_background()  # text dictionaries load while the models do, not in the first request
     paths = ProjectPaths(args.root)
     pipeline = TTSPipeline(paths, device=args.device, fast_cpu=args.fast_cpu)
     gpt = args.gpt or paths.pretrained_gpt("v2")

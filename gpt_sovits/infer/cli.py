@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     warning = language_warning(req.text, req.text_lang)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+    from gpt_sovits.text.warmup import languages_for_options, warm_in_background
+
+    # the request's text frontends load while the models do
+    warm_in_background(languages_for_options(req.text_lang, req.prompt_lang),
+                       auto=bool({req.text_lang, req.prompt_lang} & {"auto", "auto_yue"}))
     pipeline = TTSPipeline(paths, device=args.device, fast_cpu=args.fast_cpu)
     try:
         pipeline.load_gpt(args.gpt or paths.pretrained_gpt("v2"))

@@ -174,17 +174,29 @@ class TTSPipeline:
             self.load_gpt(self.gpt_path)
 
     def load_sovits(self, path: str | Path) -> None:
-        from gpt_sovits.models.checkpoints import load_sovits
-
         path = Path(path)
         if not path.is_file():
             raise ModelMissingError(f"SoVITS weights not found: {path}")
         with self.lock:
-            loaded = load_sovits(path, device=str(self.device))
-            if self.half:
-                loaded.model.half()
-            self.sovits, self.sovits_path = loaded, path
+            self.sovits, self.sovits_path = self._read_sovits(path), path
             self._prompt_tokens.clear()  # prompt tokens come from this model's codebook
+
+    def _sovits_precision(self) -> str:
+        """The decoder precision the mode asks for: bf16 in fast mode on a CPU with bf16 instructions, else fp32."""
+        from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
+
+        return "bf16" if self.fast_cpu and cpu_supports_bf16() else "fp32"
+
+    def _read_sovits(self, path: Path):
+        """Load a SoVITS file for inference: weight norm folded once, the decoder prepared in the mode's precision."""
+        from gpt_sovits.models.checkpoints import load_sovits
+        from gpt_sovits.models.sovits.inference import prepare_for_inference
+
+        loaded = load_sovits(path, device=str(self.device))
+        if self.half:
+            loaded.model.half()
+        prepare_for_inference(loaded.model, self._sovits_precision())
+        return loaded
 
     @property
     def version(self) -> str:
@@ -216,7 +228,16 @@ class TTSPipeline:
             self._sv = SpeakerEncoder.load(path, device=str(self.device), half=self.half)
         return self._sv
 
+    def _bert_dtype(self) -> torch.dtype | None:
+        """bf16 in fast mode on a CPU with bf16 instructions; None (as stored, upstream's choice) otherwise."""
+        from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
+
+        return torch.bfloat16 if self.fast_cpu and cpu_supports_bf16() else None
+
     def bert(self):
+        wanted = self._bert_dtype()
+        if self._bert is not None and (self._bert.dtype == torch.bfloat16) != (wanted == torch.bfloat16):
+            self._bert = None  # the fast mode changed: bf16 weights cannot be widened back exactly, re-read them
         if self._bert is None:
             from gpt_sovits.models.bert import BertFeatureExtractor
 
@@ -225,7 +246,7 @@ class TTSPipeline:
                 raise ModelMissingError(
                     f"BERT model missing: put upstream's chinese-roberta-wwm-ext-large folder (config.json, weights, "
                     f"tokenizer files) at {folder}")
-            self._bert = BertFeatureExtractor.from_pretrained(folder, device=str(self.device))
+            self._bert = BertFeatureExtractor.from_pretrained(folder, device=str(self.device), dtype=wanted)
             if self.half:
                 self._bert.model.half()
         return self._bert
@@ -319,7 +340,7 @@ class TTSPipeline:
 
         if hooks is not None and (hooks.observe is not None or hooks.segmenter is not None):
             return make()
-        return self._prompt_text.get_or((text, lang, self.version, fingerprint(lexicon)), make)
+        return self._prompt_text.get_or((text, lang, self.version, fingerprint(lexicon), self._bert_dtype()), make)
 
     def _phones_and_bert(self, text: str, lang: str, hooks: RunHooks | None = None, lexicon=None):
         from gpt_sovits.text.phones import get_phones_and_bert
@@ -480,11 +501,12 @@ class TTSPipeline:
 
         The prior noise is drawn from a generator seeded with `seed`, or is `noise` when given (a recorded draw).
         """
-        from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
-
+        precision = getattr(self.sovits.model, "inference_precision", "as loaded")
+        if precision in ("fp32", "bf16") and precision != self._sovits_precision() and self.sovits_path is not None:
+            # the fast mode changed since loading: bf16 weights cannot be widened back exactly, so re-read the file
+            self.sovits = self._read_sovits(self.sovits_path)
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
-        bf16 = self.fast_cpu and cpu_supports_bf16()
-        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.no_grad():
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,
                                              noise_scale=float(noise_scale), speed=float(speed), generator=generator,
                                              noise=noise, sv_emb=sv_embs)

@@ -84,7 +84,7 @@ class SharedModels:
         # the file's size and mtime are in the key: a retrained file under the same name is loaded afresh
         gpt_key = (str(gpt.resolve()), *_stamp(gpt), pipe.fast_cpu)
         pipe.gpt, pipe.gpt_path = self._cached(self._gpts, gpt_key, load_gpt), gpt
-        sovits_key = (str(sovits.resolve()), *_stamp(sovits))
+        sovits_key = (str(sovits.resolve()), *_stamp(sovits), pipe.fast_cpu)  # fast mode: a bf16 decoder
         pipe.sovits, pipe.sovits_path = self._cached(self._sovits, sovits_key, load_sovits), sovits
 
     def stream(self, choice: ModelChoice, req: TTSRequest, cancel: CancelToken) -> Iterator[int | SentenceAudio]:

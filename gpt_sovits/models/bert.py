@@ -29,8 +29,15 @@ class BertFeatureExtractor:
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> BertFeatureExtractor:
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu",
+                        dtype: torch.dtype | None = None) -> BertFeatureExtractor:
+        """`dtype` None: as upstream (the folder's own dtype); torch.bfloat16: the fast CPU mode (loaded directly
+        in bf16, so the fp32 weights never coexist with it; features differ by ~1 % relative)."""
         path = Path(path)
         check_model_folder(
             path, "BERT (chinese-roberta-wwm-ext-large)", ("config.json",),
@@ -41,7 +48,10 @@ class BertFeatureExtractor:
         tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         # In the dtype transformers loads it in (the folder's config `dtype`, fp32 when unset), as upstream does:
         # a folder stored as fp16 gives fp16 features there even without is_half, so forcing fp32 would differ.
-        model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
+        if dtype is None:
+            model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
+        else:
+            model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
         return cls(tokenizer, model, device)
 
     @torch.no_grad()
@@ -49,7 +59,9 @@ class BertFeatureExtractor:
         """One hidden-layer(-3) vector per token of norm_text, [CLS]/[SEP] dropped → [n_tokens, hidden] float32."""
         inputs = self.tokenizer(norm_text, return_tensors="pt")
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        out = self.model(**inputs, output_hidden_states=True)
+        # the encoder alone (`base_model`): the masked-LM head's 21128-way projection is never used, and skipping it
+        # leaves the hidden states bit-identical
+        out = self.model.base_model(**inputs, output_hidden_states=True)
         return out.hidden_states[HIDDEN_LAYER][0, 1:-1].float().cpu()
 
     def phone_features(self, norm_text: str, word2ph: Sequence[int]) -> torch.Tensor:

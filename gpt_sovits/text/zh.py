@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -111,25 +112,30 @@ class ChineseG2P:
         self.pinyin_predictor = pinyin_predictor
         self._posseg = None
         self._tokenizer = None
+        self._jieba_lock = threading.Lock()  # a warm-up thread and a request may both arrive here first
         self._sandhi = ToneSandhi(self._cut_for_search)
 
     # ------------------------------------------------------------------------------------------ jieba
     def _ensure_jieba(self) -> None:
         if self._posseg is not None:
             return
-        import jieba
-        import jieba.posseg
+        with self._jieba_lock:
+            if self._posseg is not None:  # built by another thread while this one waited
+                return
+            import jieba
+            import jieba.posseg
 
-        logger = logging.getLogger("jieba")
-        old_level = logger.level
-        logger.setLevel(logging.WARNING)  # jieba logs "Building prefix dict ..." at DEBUG to stderr
-        try:
-            tokenizer = jieba.Tokenizer()
-            tokenizer.initialize()
-            self._posseg = jieba.posseg.POSTokenizer(tokenizer)
-        finally:
-            logger.setLevel(old_level)
-        self._tokenizer = tokenizer
+            logger = logging.getLogger("jieba")
+            old_level = logger.level
+            logger.setLevel(logging.WARNING)  # jieba logs "Building prefix dict ..." at DEBUG to stderr
+            try:
+                tokenizer = jieba.Tokenizer()
+                tokenizer.initialize()
+                posseg = jieba.posseg.POSTokenizer(tokenizer)
+            finally:
+                logger.setLevel(old_level)
+            self._tokenizer = tokenizer
+            self._posseg = posseg  # last: a non-None `_posseg` means both are ready
 
     def _cut_for_search(self, word: str) -> list[str]:
         self._ensure_jieba()

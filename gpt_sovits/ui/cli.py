@@ -100,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
     except LaunchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from gpt_sovits.text.warmup import warm_in_background
     from gpt_sovits.ui.app import build_app
     from gpt_sovits.ui.context import UiContext
 
+    warm_in_background()  # text dictionaries load while the app builds, not in the first request
     root = Path(args.root)
     root.mkdir(parents=True, exist_ok=True)
     ctx = UiContext.create(str(root), lang=args.lang)

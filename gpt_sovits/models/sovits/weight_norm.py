@@ -70,3 +70,38 @@ class WNConvTranspose1d(_LegacyWeightNorm, nn.ConvTranspose1d):
             x, self.normalized_weight(), self.bias, self.stride, self.padding, self.output_padding, self.groups,
             self.dilation,
         )
+
+
+_PLAIN = {WNConv1d: nn.Conv1d, WNConv2d: nn.Conv2d, WNConvTranspose1d: nn.ConvTranspose1d}
+
+
+def _plain_conv(conv: _LegacyWeightNorm) -> nn.Module:
+    """The same convolution with its weight computed once (``g · v / ‖v‖``) and stored as a plain ``weight``."""
+    cls = _PLAIN[type(conv)]
+    kwargs = dict(stride=conv.stride, padding=conv.padding, dilation=conv.dilation, groups=conv.groups,
+                  bias=conv.bias is not None, padding_mode=conv.padding_mode, device="meta")
+    if cls is nn.ConvTranspose1d:
+        kwargs["output_padding"] = conv.output_padding
+    plain = cls(conv.in_channels, conv.out_channels, conv.kernel_size, **kwargs)
+    with torch.no_grad():
+        plain.weight = nn.Parameter(conv.normalized_weight().detach().clone(), requires_grad=False)
+    if conv.bias is not None:
+        plain.bias = nn.Parameter(conv.bias.detach(), requires_grad=False)
+    return plain.train(conv.training)
+
+
+def fold_weight_norm(module: nn.Module) -> int:
+    """Replace every legacy weight-norm conv under ``module`` by a plain conv holding the folded weight; returns how
+    many were replaced.
+
+    For inference only: the forward recomputed ``g · v / ‖v‖`` on every call, and the folded weight is that very
+    tensor, so results are bit-identical; ``weight_g``/``weight_v`` are dropped (the state dict no longer has
+    upstream's keys, so never save or train a folded model).
+    """
+    count = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) in _PLAIN:
+                setattr(parent, name, _plain_conv(child))
+                count += 1
+    return count
