@@ -164,10 +164,12 @@ class ChunkedDecoder:
             return np.zeros(0, np.float32)
         if final:
             end = n
+        elif self.chunks == 0:
+            end = self.plan.first  # always small, even when more tokens wait: it sets the first-audio latency
         elif self.plan.grow:
             end = n - self.plan.lookahead
         else:
-            end = self.emitted + (self.plan.first if self.chunks == 0 else self.plan.size)
+            end = self.emitted + self.plan.size
         if end <= self.emitted:
             return np.zeros(0, np.float32)
         decode_end = n if final else min(n, end + self.plan.lookahead)
@@ -205,3 +207,79 @@ class ChunkedDecoder:
             z = m.flow(z_p, mask, g=self.ge, reverse=True)
             wave = m.dec(z, g=self.ge)
         return wave[0, 0].float().cpu().numpy()
+
+
+class _Stop(Exception):
+    """Raised inside the GPT thread when the consumer has gone (the stream was closed)."""
+
+
+def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int | None = None):
+    """Run the GPT in a worker thread and decode chunks here as its tokens arrive; yields float32 audio pieces.
+
+    `run_gpt(on_token, on_step)` runs one sentence's GPT decoding, calling `on_token(id)` for each kept token and
+    `on_step(step)` every step, and returns its result (the generator's return value, via StopIteration.value).
+    `cancel` (a CancelToken) is checked by the GPT every step and here between chunks. Closing this generator stops
+    the GPT within one step and waits for its thread, so the models are free again when `close()` returns.
+
+    Threads: the GPT thread runs with `gpt_threads` torch threads (default: half of this thread's, at least one) and
+    this thread decodes with the rest, so the two do not oversubscribe the cores while they run side by side.
+    """
+    import queue
+    import threading
+
+    total = torch.get_num_threads()
+    gpt_n = max(1, total // 2) if gpt_threads is None else max(1, int(gpt_threads))
+    dec_n = max(1, total - gpt_n)
+    events: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def on_step(step: int) -> None:
+        if stop.is_set():
+            raise _Stop()
+        if cancel is not None:
+            cancel.check()
+
+    def work() -> None:
+        torch.set_num_threads(gpt_n)
+        try:
+            events.put(("done", run_gpt(lambda t: events.put(("token", t)), on_step)))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            events.put(("error", e))
+
+    thread = threading.Thread(target=work, name="gpt-tokens", daemon=True)
+    tokens: list[int] = []
+    torch.set_num_threads(dec_n)
+    thread.start()
+    try:
+        while True:
+            kind, value = events.get()
+            finished = None
+            while True:  # take everything already waiting, so a lagging decoder catches up in one chunk
+                if kind == "token":
+                    tokens.append(value)
+                elif kind == "error":
+                    if isinstance(value, _Stop):
+                        return None
+                    raise value
+                else:
+                    finished = value
+                    break
+                try:
+                    kind, value = events.get_nowait()
+                except queue.Empty:
+                    break
+            while decoder.ready(len(tokens)):
+                if cancel is not None:
+                    cancel.check()
+                audio = decoder.push(tokens)
+                if audio.size:
+                    yield audio
+            if finished is not None:
+                audio = decoder.push(tokens, final=True)
+                if audio.size:
+                    yield audio
+                return finished
+    finally:
+        stop.set()
+        thread.join()
+        torch.set_num_threads(total)
