@@ -150,3 +150,21 @@ def test_stop_ends_a_long_synthesis(browser, webui, ref_wav):
         assert 1 <= stopped_at < 40
     finally:
         context.close()
+
+
+def test_live_playback_in_token_chunks(browser, webui, ref_wav):
+    """The "Small token chunks" live mode plays pieces of a sentence while it is made; the whole file still comes."""
+    log_start = webui.log_size()
+    context, page, panel = _panel(browser, webui, ref_wav, OTHER, "今天天气很好，我们一起出去走走吧。")
+    try:
+        panel.get_by_label("Small token chunks (earliest audio)").check()
+        panel.get_by_role("button", name="Synthesise").click()
+        expect(panel.get_by_text(re.compile(r"Sentence 1: playing while the rest is made"))).to_be_visible(
+            timeout=JOB_TIMEOUT_MS)
+        _, audio = _wait_result(panel, None)
+        assert audio[:4] == b"RIFF" and len(audio) > 44 + 32000  # more than half a second of speech
+        expect(panel.get_by_text("Done: 1 sentence(s).")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    finally:
+        context.close()
+    crashes = unexpected_tracebacks(webui.log_since(log_start))
+    assert not crashes, "\n\n".join(crashes)
