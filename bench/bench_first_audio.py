@@ -118,10 +118,12 @@ def main() -> None:
 
         for name, mode in configs:  # warm-up: dictionaries, reference caches, kernels
             first_audio(pipes[name], request(mode))
+            print(f"warm: {name} mode {mode}", file=sys.stderr, flush=True)
         results: dict[tuple[str, int], list[tuple[float, float, float]]] = {c: [] for c in configs}
         for _ in range(args.rounds):
             for name, mode in configs:
                 results[(name, mode)].append(first_audio(pipes[name], request(mode)))
+                print(f"{name} mode {mode}: {results[(name, mode)][-1]}", file=sys.stderr, flush=True)
 
     rows = []
     for (name, mode), runs in results.items():

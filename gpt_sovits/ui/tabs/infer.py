@@ -225,7 +225,10 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
                     t("Sentence {i}: playing while the rest is made...", i=item.index + 1)
                 yield [live, gr.update(), seed_used, note + done]
             out = save_wav(session.new_result_path(), np.concatenate(pieces), 32000)  # written once per run
-            yield [None, str(out), seed_used, note + t("Done: {n} sentence(s).", n=sentences)]
+            done = t("Done: {n} sentence(s).", n=sentences)
+            if len(pieces) > sentences:
+                done += " " + t("({k} pieces played live)", k=len(pieces))
+            yield [None, str(out), seed_used, note + done]
         except Cancelled:
             out = save_wav(session.new_result_path(), np.concatenate(pieces), 32000) if pieces else None
             yield [None, str(out) if out else None, seed_used,
