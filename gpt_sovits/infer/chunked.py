@@ -221,8 +221,9 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     `cancel` (a CancelToken) is checked by the GPT every step and here between chunks. Closing this generator stops
     the GPT within one step and waits for its thread, so the models are free again when `close()` returns.
 
-    Threads: the GPT thread runs with `gpt_threads` torch threads (default: half of this thread's, at least one) and
-    this thread decodes with the rest, so the two do not oversubscribe the cores while they run side by side.
+    Threads: the GPT's prefill gets all of this thread's torch threads (nothing else runs yet); its token steps then
+    run with `gpt_threads` (default: half, at least one) and this thread decodes with the rest, so the two do not
+    oversubscribe the cores while they run side by side.
     """
     import queue
     import threading
@@ -234,13 +235,15 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     stop = threading.Event()
 
     def on_step(step: int) -> None:
+        if step == 0:
+            torch.set_num_threads(gpt_n)  # the prefill (a real matmul) had every thread; one token at a time now
         if stop.is_set():
             raise _Stop()
         if cancel is not None:
             cancel.check()
 
     def work() -> None:
-        torch.set_num_threads(gpt_n)
+        torch.set_num_threads(total)
         try:
             events.put(("done", run_gpt(lambda t: events.put(("token", t)), on_step)))
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
