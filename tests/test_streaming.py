@@ -52,10 +52,11 @@ def test_streamed_decode_equals_whole_decode_up_to_a_small_error(decode_case, mo
     assert chunks >= 4  # it really was cut
     assert audio.shape == whole.shape  # every sample of the sentence, once, in place
     err = np.abs(audio - whole)
-    # Bound measured on these models: max |Δ| ≈ 1.5 % of the peak, RMS of Δ ≈ 0.1 % of the signal's RMS (v2 size:
-    # 0.15 %); naive chunks without context are > 10x worse (next test). What remains comes from enc_p's prefix.
-    assert err.max() < 0.05 * np.abs(whole).max()
-    assert np.sqrt((err ** 2).mean()) < 0.01 * np.sqrt((whole ** 2).mean())
+    # Measured on these models (modes 2/3): max |Δ| 0.10/0.19 % of the peak, RMS of Δ 0.012/0.020 % of the signal's
+    # RMS; with v2-size random weights 0.75/1.4 % and 0.11/0.16 %. Naive chunks without context: 53 % of the peak
+    # (next test). What remains comes from enc_p seeing only a prefix of the tokens.
+    assert err.max() < 0.01 * np.abs(whole).max()
+    assert np.sqrt((err ** 2).mean()) < 0.002 * np.sqrt((whole ** 2).mean())
 
 
 def test_chunks_without_context_click_at_the_joins(decode_case):
