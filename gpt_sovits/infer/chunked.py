@@ -5,8 +5,10 @@ sound. Decoding every few tokens brings the first audio down to the GPT time of 
 
 How a chunk is decoded (upstream's streaming modes 2/3 do the same in spirit; the details here are our own):
 
-- The prior encoder ``enc_p`` runs over **all tokens so far** (the prefix) with the sentence's full phones, so every
-  frame sees the same text and as much token context as exists; it is cheap next to the flow and HiFi-GAN.
+- The prior encoder ``enc_p`` runs over the tokens so far (the prefix, from `encoder_context` = 64 tokens before the
+  window: far tokens barely matter and the whole prefix would cost the square of its length) with the sentence's
+  full phones, so every frame sees the same text and the token context that exists; it is cheap next to the flow
+  and HiFi-GAN.
 - The flow and the HiFi-GAN decoder, which are convolutional with a finite reach, run only over a window: the new
   tokens, plus ``context`` tokens on the left (already emitted, decoded again so the convolutions there see real
   neighbours) and, until the sentence ends, ``lookahead`` tokens on the right that are *not* emitted yet (their
@@ -46,6 +48,9 @@ class ChunkPlan:
     lookahead: int  # tokens decoded at the right end but held back until the next chunk (not at the sentence end)
     crossfade_tokens: int  # length of the cross-fade at each join
     grow: bool  # True: a chunk takes every token produced so far (fewer, larger chunks when the decoder lags)
+    # tokens before the window that enc_p also reads (its attention is global, but far tokens barely matter and the
+    # cost of reading the whole prefix grows with the square of the sentence); None: the whole prefix
+    encoder_context: int | None = 64
 
     def __post_init__(self) -> None:
         if self.first < 1 or self.size < 1:
@@ -189,19 +194,21 @@ class ChunkedDecoder:
 
     @torch.no_grad()
     def _decode_window(self, tokens: torch.Tensor, start: int) -> np.ndarray:
-        """enc_p over the prefix `tokens`; flow + HiFi-GAN over the frames of tokens [start, len)."""
+        """enc_p over `tokens` from `encoder_context` tokens before `start` (all of them when None); flow + HiFi-GAN
+        over the frames of tokens [start, len)."""
         m = self.model
         fpt = self.frames_per_token
+        first = 0 if self.plan.encoder_context is None else max(0, start - self.plan.encoder_context)
         with self._autocast():
-            codes = tokens.to(self.device)[None, None]  # [1, 1, n]
+            codes = tokens[first:].to(self.device)[None, None]  # [1, 1, n - first]
             quantized = m._upsample_codes(m.quantizer.decode(codes))  # [1, 768, n·fpt]
             frames = quantized.shape[-1]
             y_lengths = torch.tensor([frames], dtype=torch.long, device=self.device)
             text_lengths = torch.tensor([self.phones.shape[-1]], dtype=torch.long, device=self.device)
             _x, m_p, logs_p, _mask = m.enc_p(quantized, y_lengths, self.phones, text_lengths,
                                              m.mrte_condition(self.ge))
-            f0 = start * fpt
-            noise = self.noise.window(f0, frames).to(m_p.dtype)
+            f0 = (start - first) * fpt  # the window's first frame within the encoded span
+            noise = self.noise.window(start * fpt, (first * fpt) + frames).to(m_p.dtype)
             z_p = m_p[:, :, f0:] + noise * torch.exp(logs_p[:, :, f0:]) * self.noise_scale
             mask = torch.ones(1, 1, z_p.shape[-1], dtype=z_p.dtype, device=self.device)
             z = m.flow(z_p, mask, g=self.ge, reverse=True)
