@@ -221,7 +221,8 @@ class _Stop(Exception):
 
 
 def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int | None = None):
-    """Run the GPT in a worker thread and decode chunks here as its tokens arrive; yields float32 audio pieces.
+    """Run the GPT in a worker thread and decode chunks here as its tokens arrive; yields (float32 audio, last?)
+    pieces, the sentence's last one always (possibly empty).
 
     `run_gpt(on_token, on_step)` runs one sentence's GPT decoding, calling `on_token(id)` for each kept token and
     `on_step(step)` every step, and returns its result (the generator's return value, via StopIteration.value).
@@ -283,11 +284,9 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
                     cancel.check()
                 audio = decoder.push(tokens)
                 if audio.size:
-                    yield audio
+                    yield audio, False
             if finished is not None:
-                audio = decoder.push(tokens, final=True)
-                if audio.size:
-                    yield audio
+                yield decoder.push(tokens, final=True), True  # always, even empty: it ends the sentence
                 return finished
     finally:
         stop.set()

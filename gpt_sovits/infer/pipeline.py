@@ -462,16 +462,13 @@ class TTSPipeline:
                                    on_step=on_step)
 
         pieces = interleave(run_gpt, decoder, cancel)
-        pending, pending_end, done = np.zeros(0, np.float32), 0, 0  # one piece held back: the last carries the pause
+        done = 0  # tokens whose audio went out
         try:
-            for audio in pieces:
-                if pending.size:
-                    yield self._chunk_audio(index, piece, pending, pending_end - done, False)
-                    done = pending_end
-                pending, pending_end = audio, decoder.emitted
+            for audio, last in pieces:  # each piece goes out at once: the first one is the first audio
+                tokens, done = decoder.emitted - done, decoder.emitted
+                yield self._chunk_audio(index, piece, np.concatenate([audio, pause]) if last else audio, tokens, last)
         finally:
             pieces.close()
-        yield self._chunk_audio(index, piece, np.concatenate([pending, pause]), decoder.emitted - done, True)
 
     @staticmethod
     def _chunk_audio(index: int, piece: str, audio: np.ndarray, tokens: int, last: bool) -> SentenceAudio:
