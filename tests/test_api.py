@@ -103,6 +103,28 @@ def test_streaming_returns_chunks_that_make_a_wav(server, ref_wav):
     assert sr == 32000 and (audio == _wav(whole.content)[0]).all()
 
 
+@pytest.mark.parametrize("mode", ["2", "3"])
+def test_token_streaming_modes_send_early_chunks_of_the_same_audio(server, ref_wav, mode):
+    """streaming_mode 2/3 decode token chunks while the GPT runs; without prior noise the result matches the
+    sentence-level stream (mode 1) within the join bound of tests/test_streaming.py."""
+    params = _params(ref_wav, noise_scale=0)
+    chunks = []
+    with httpx.stream("POST", f"{server}/tts", json={**params, "streaming_mode": int(mode)}, timeout=120) as r:
+        assert r.status_code == 200
+        chunks = list(r.iter_raw())
+    assert len(chunks) >= 3 and chunks[0][:4] == b"RIFF"  # the unknown-size header, then PCM as it comes
+    audio, sr = _wav(b"".join(chunks))
+    sentence = httpx.post(f"{server}/tts", json={**params, "streaming_mode": True}, timeout=120)  # true = mode 1
+    reference = _wav(sentence.content)[0].astype(float)
+    assert sr == 32000 and audio.shape == reference.shape
+    assert abs(audio.astype(float) - reference).max() < 0.05 * abs(reference).max()
+
+
+def test_streaming_mode_out_of_range_is_a_400(server, ref_wav):
+    r = httpx.get(f"{server}/tts", params=_params(ref_wav, streaming_mode="4"), timeout=30)
+    assert r.status_code == 400 and "streaming_mode" in r.text
+
+
 def test_uploaded_reference(server, ref_wav):
     data = {k: str(v) for k, v in _params(ref_wav).items() if k != "ref_audio_path"}
     with open(ref_wav, "rb") as f:

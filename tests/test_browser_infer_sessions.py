@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Iterator
 
@@ -138,3 +139,24 @@ def test_stop_ends_a_long_synthesis(browser, webui, ref_wav):
         assert 1 <= stopped_at < 40
     finally:
         context.close()
+
+
+def test_live_playback_in_token_chunks(browser, webui, ref_wav):
+    """The "Small token chunks" live mode plays pieces of a sentence while it is made; the whole file still comes.
+
+    Live playback needs ffmpeg (Gradio encodes the streamed audio with it; tools/run_tests.sh installs it)."""
+    assert shutil.which("ffmpeg"), "ffmpeg is required for the WebUI's live playback (apt install ffmpeg)"
+    log_start = webui.log_size()
+    context, page, panel = _panel(browser, webui, ref_wav, OTHER, "你好。")
+    try:
+        panel.get_by_label("Small token chunks (earliest audio)").check()
+        panel.get_by_role("button", name="Synthesise").click()
+        _, audio = _wait_result(panel, None)
+        assert audio[:4] == b"RIFF" and len(audio) > 44 + 32000  # more than half a second of speech
+        done = panel.get_by_text(re.compile(r"Done: 1 sentence\(s\)\. \((\d+) pieces played live\)"))
+        expect(done).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        assert int(re.search(r"\((\d+) pieces", done.inner_text()).group(1)) >= 3
+    finally:
+        context.close()
+    crashes = unexpected_tracebacks(webui.log_since(log_start))
+    assert not crashes, "\n\n".join(crashes)

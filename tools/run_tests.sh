@@ -6,11 +6,11 @@ cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
-  for cmd in espeak-ng sox chromium; do command -v "$cmd" >/dev/null 2>&1 || missing="$missing $cmd"; done
+  for cmd in espeak-ng sox chromium ffmpeg; do command -v "$cmd" >/dev/null 2>&1 || missing="$missing $cmd"; done
   if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends espeak-ng sox chromium >/dev/null
+    apt-get install -y -qq --no-install-recommends espeak-ng sox chromium ffmpeg >/dev/null
   fi
 fi
 

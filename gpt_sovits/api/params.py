@@ -30,14 +30,14 @@ API_DEFAULTS: dict[str, Any] = {"text_split_method": "cut5", "top_k": 15, "promp
 # api_v2 parameters we accept for compatibility but that change nothing in this implementation (batching knobs,
 # v3/v4-only options): they are validated for type and otherwise ignored.
 ACCEPTED_NO_EFFECT = {"batch_size", "batch_threshold", "split_bucket", "parallel_infer", "sample_steps",
-                      "super_sampling", "overlap_length", "min_chunk_length", "return_fragment"}
+                      "super_sampling", "return_fragment"}
 REQUEST_FIELDS = {f.name for f in fields(TTSRequest)}
 STR_FIELDS = {"text", "text_lang", "ref_audio_path", "prompt_text", "prompt_lang", "text_split_method", "lexicon",
               "split_variant", "media_type"}
 INT_FIELDS = {"top_k", "seed", "batch_size", "sample_steps", "overlap_length", "min_chunk_length"}
 FLOAT_FIELDS = {"top_p", "temperature", "repetition_penalty", "speed_factor", "fragment_interval", "noise_scale",
                 "batch_threshold"}
-BOOL_FIELDS = {"ref_free", "split_bucket", "parallel_infer", "super_sampling", "return_fragment"}
+BOOL_FIELDS = {"ref_free", "split_bucket", "parallel_infer", "super_sampling", "return_fragment", "fixed_length_chunk"}
 _ABS_PATH = re.compile(r"(?<![\w.])(?:/[^\s'\"():,;]+)+")
 
 
@@ -93,15 +93,18 @@ def _as_float(name: str, value: Any) -> float:
     return number
 
 
-def _streaming_mode(value: Any) -> bool:
-    """api_v2 accepts a bool or 0-3; 1-3 all mean sentence fragments here (token streaming is not implemented)."""
+def _streaming_mode(value: Any) -> int:
+    """api_v2 accepts a bool or 0-3: false/0 one file, true/1 a fragment per sentence, 2 token chunks with more
+    context ("medium quality"), 3 fixed token chunks ("lower quality, fastest")."""
     if isinstance(value, bool):
-        return value
+        return int(value)
     text = str(value).strip().lower() if isinstance(value, (int, str)) else None
     if text in ("0", "false", ""):
-        return False
-    if text in ("1", "2", "3", "true"):
-        return True
+        return 0
+    if text == "true":
+        return 1
+    if text in ("1", "2", "3"):
+        return int(text)
     raise BadRequest(f"streaming_mode must be true/false or 0-3, not {_show(value)}.")
 
 
@@ -182,7 +185,7 @@ class TTSService:
                       names: dict[str, str]) -> tuple[TTSRequest, str, bool, str | None]:
         """(request, media type, streaming?, warning or None). `names` collects server path → client spelling."""
         params = {**API_DEFAULTS, **{k: v for k, v in params.items() if v is not None}}
-        unknown = sorted(set(params) - REQUEST_FIELDS - ACCEPTED_NO_EFFECT - {"media_type", "streaming_mode"})
+        unknown = sorted(set(params) - REQUEST_FIELDS - ACCEPTED_NO_EFFECT - {"media_type"})
         for name in unknown:
             if name not in self._unknown_logged and len(self._unknown_logged) < 1000:
                 self._unknown_logged.add(name)
@@ -208,7 +211,7 @@ class TTSService:
         media_type = values.pop("media_type", "wav").lower()
         if media_type not in MEDIA_TYPES:
             raise BadRequest(f"media_type must be one of {', '.join(MEDIA_TYPES)}.")
-        streaming = values.pop("streaming_mode", False)
+        streaming = values.get("streaming_mode", 0) > 0  # 1-3 stream the response; 2-3 also decode token chunks
         for name in ACCEPTED_NO_EFFECT:
             values.pop(name, None)
         text = values["text"]

@@ -61,12 +61,14 @@ class ModelMissingError(FileNotFoundError):
 
 @dataclass
 class SentenceAudio:
-    """One synthesised sentence (with its trailing pause), as int16 at SAMPLE_RATE."""
+    """One synthesised sentence (with its trailing pause), as int16 at SAMPLE_RATE; with token streaming
+    (streaming_mode 2/3) one chunk of a sentence, the pause coming with its last chunk (`last`)."""
 
     index: int
     text: str
     audio: np.ndarray  # int16 [samples]
-    tokens: int  # semantic tokens generated (40 ms each)
+    tokens: int  # semantic tokens generated (40 ms each); for a chunk, the tokens whose audio it carries
+    last: bool = True  # the sentence's last piece (always, unless token streaming)
 
 
 @dataclass
@@ -390,7 +392,16 @@ class TTSPipeline:
         that are only pauses are skipped; a text with none to say raises RequestError.
 
         `hooks`: replay/observation injections (decode noise, segmenter, early-stop budget, observer); None: none.
+
+        `req.streaming_mode` 2/3: each sentence comes in token chunks decoded while the GPT runs (see chunked.py);
+        with `hooks` (a replay needs the sentence-level noise) or a speed other than 1 sentences are whole as in
+        modes 0/1.
         """
+        from gpt_sovits.infer.chunked import plan_for_mode
+
+        plan = plan_for_mode(req.streaming_mode, req.overlap_length, req.min_chunk_length, req.fixed_length_chunk)
+        if hooks is not None or float(req.speed_factor) != 1.0:
+            plan = None
         with self.lock:
             self._require_models()
             req.validate(self.version)
@@ -434,6 +445,11 @@ class TTSPipeline:
                 spoken += 1
                 phones = torch.tensor([list(phones1) + list(phones2)], dtype=torch.long)
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
+                if plan is not None:
+                    target = torch.tensor([list(phones2)], dtype=torch.long)
+                    yield from self._stream_chunks(index, piece, phones, bert, prompt, target, references, req,
+                                                   generator, seed + index, plan, pause, cancel)
+                    continue
                 gpt = self._infer_gpt(phones, bert, prompt, req, generator,
                                       hooks.early_stop_num if hooks is not None else None, cancel)
                 tokens = gpt.pred_semantic[None]  # [1, 1, T]
@@ -456,6 +472,40 @@ class TTSPipeline:
             if not spoken:
                 raise RequestError(nothing_to_say_message(req.text, req.text_lang))
 
+    def _stream_chunks(self, index: int, piece: str, phones: torch.Tensor, bert: torch.Tensor,
+                       prompt: torch.Tensor | None, target: torch.Tensor, references, req: TTSRequest,
+                       generator: torch.Generator, seed: int, plan, pause: np.ndarray,
+                       cancel: CancelToken | None) -> Iterator[SentenceAudio]:
+        """One sentence in token chunks: the GPT runs in a worker thread, chunks are decoded here as they fill."""
+        from gpt_sovits.infer.chunked import ChunkedDecoder, FrameNoise, interleave
+
+        self._sovits_for_mode()
+        model = self.sovits.model
+        # No autocast: the model is prepared for the mode (fast: bf16 HiFi-GAN weights, flow and encoders fp32).
+        decoder = ChunkedDecoder(model, target, [spec for spec, _ in references], plan,
+                                 FrameNoise(model.inter_channels, seed, self.device), req.noise_scale,
+                                 sv_embs=[emb for _, emb in references] if self.sovits.needs_sv else None)
+
+        def run_gpt(on_token, on_step):
+            return self._infer_gpt(phones, bert, prompt, req, generator, cancel=None, on_token=on_token,
+                                   on_step=on_step)
+
+        pieces = interleave(run_gpt, decoder, cancel)
+        done = 0  # tokens whose audio went out
+        try:
+            for audio, last in pieces:  # each piece goes out at once: the first one is the first audio
+                tokens, done = decoder.emitted - done, decoder.emitted
+                yield self._chunk_audio(index, piece, np.concatenate([audio, pause]) if last else audio, tokens, last)
+        finally:
+            pieces.close()
+
+    @staticmethod
+    def _chunk_audio(index: int, piece: str, audio: np.ndarray, tokens: int, last: bool) -> SentenceAudio:
+        peak = float(np.abs(audio).max()) if audio.size else 0.0
+        if peak > 1.0:  # clipping guard, as upstream applies it to every streamed piece
+            audio = audio / peak
+        return SentenceAudio(index, piece, (audio * 32767.0).astype(np.int16), int(tokens), last)
+
     def synthesize(self, req: TTSRequest, hooks: RunHooks | None = None,
                    cancel: CancelToken | None = None) -> TTSResult:
         seed_box: list[int] = []
@@ -465,14 +515,18 @@ class TTSPipeline:
 
     def _infer_gpt(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None, req: TTSRequest,
                    generator: torch.Generator, early_stop_num: int | None = None,
-                   cancel: CancelToken | None = None):
-        """GPT decoding of one sentence → `T2SInferResult` (its `pred_semantic` is what upstream decodes)."""
+                   cancel: CancelToken | None = None, on_token: Callable[[int], None] | None = None,
+                   on_step: Callable[[int], None] | None = None):
+        """GPT decoding of one sentence → `T2SInferResult` (its `pred_semantic` is what upstream decodes).
+
+        `on_step` replaces the default step callback (the cancel check); `on_token` gets each kept token."""
         if early_stop_num is None:
             early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
 
-        def on_step(step: int) -> None:
-            if cancel is not None and step % CHECK_EVERY_STEPS == 0:
-                cancel.check()
+        if on_step is None:
+            def on_step(step: int) -> None:
+                if cancel is not None and step % CHECK_EVERY_STEPS == 0:
+                    cancel.check()
 
         with torch.no_grad():
             return self.gpt.model.infer(
@@ -480,7 +534,7 @@ class TTSPipeline:
                 None if prompt is None else prompt.to(self.device),
                 top_k=int(req.top_k), top_p=float(req.top_p), temperature=float(req.temperature),
                 repetition_penalty=float(req.repetition_penalty), early_stop_num=early_stop_num, generator=generator,
-                on_step=on_step,
+                on_step=on_step, on_token=on_token,
             )
 
     def generate_semantic(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None,
@@ -493,6 +547,13 @@ class TTSPipeline:
         """
         return self._infer_gpt(phones, bert, prompt, req, generator, early_stop_num, cancel).pred_semantic[None]
 
+    def _sovits_for_mode(self) -> None:
+        """Re-read the SoVITS file when the fast mode changed since it was loaded (bf16 weights cannot be widened
+        back exactly)."""
+        precision = getattr(self.sovits.model, "inference_precision", "as loaded")
+        if precision in ("fp32", "bf16") and precision != self._sovits_precision() and self.sovits_path is not None:
+            self.sovits = self._read_sovits(self.sovits_path)
+
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
                         noise_scale: float, speed: float, seed: int, noise: torch.Tensor | None = None,
                         sv_embs: list[torch.Tensor] | None = None) -> np.ndarray:
@@ -501,10 +562,7 @@ class TTSPipeline:
 
         The prior noise is drawn from a generator seeded with `seed`, or is `noise` when given (a recorded draw).
         """
-        precision = getattr(self.sovits.model, "inference_precision", "as loaded")
-        if precision in ("fp32", "bf16") and precision != self._sovits_precision() and self.sovits_path is not None:
-            # the fast mode changed since loading: bf16 weights cannot be widened back exactly, so re-read the file
-            self.sovits = self._read_sovits(self.sovits_path)
+        self._sovits_for_mode()
         generator = torch.Generator(device=self.device).manual_seed(int(seed))
         with torch.no_grad():
             audio = self.sovits.model.decode(tokens.to(self.device), phones.to(self.device), refer_specs,

@@ -45,6 +45,12 @@ class TTSRequest:
     split_variant: str = "inference_webui"
     # A user lexicon file (lang<TAB>word<TAB>phones, see gpt_sovits.text.lexicon) applied to both texts; None: none.
     lexicon: str | Path | None = None
+    # api_v2's streaming: 0/1 decode sentence by sentence (1 = the API sends each sentence as it is ready); 2 and 3
+    # decode token chunks while the GPT runs (gpt_sovits.infer.chunked: 2 more context, 3 the earliest audio).
+    streaming_mode: int = 0
+    overlap_length: int = 2  # tokens cross-faded at each join of token chunks
+    min_chunk_length: int = 16  # tokens per chunk after the first
+    fixed_length_chunk: bool = False  # mode 2: chunks of exactly min_chunk_length tokens (mode 3 always)
 
     def validate(self, version: str = "v2") -> None:
         """Raise RequestError with a message naming the bad field."""
@@ -77,5 +83,11 @@ class TTSRequest:
             raise RequestError("fragment_interval must be between 0 and 10 seconds.")
         if not 0.0 <= float(self.noise_scale) <= 2.0:
             raise RequestError("noise_scale must be between 0 and 2.")
+        if int(self.streaming_mode) not in (0, 1, 2, 3):
+            raise RequestError("streaming_mode must be 0-3 (or true/false).")
+        if not 0 <= int(self.overlap_length) <= 16:
+            raise RequestError("overlap_length must be between 0 and 16 tokens.")
+        if not 1 <= int(self.min_chunk_length) <= 1500:
+            raise RequestError("min_chunk_length must be between 1 and 1500 tokens.")
         if int(self.seed) < -1 or int(self.seed) >= 2**63:
             raise RequestError("seed must be -1 (random) or a non-negative integer.")

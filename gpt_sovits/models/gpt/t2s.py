@@ -385,13 +385,15 @@ class Text2SemanticDecoder(nn.Module):
         generator: torch.Generator | None = None,
         collect_logits: bool = False,
         on_step: Callable[[int], None] | None = None,
+        on_token: Callable[[int], None] | None = None,
     ) -> T2SInferResult:
         """Autoregressive decoding for one sentence (batch 1), upstream's `infer_panel` semantics.
 
         phoneme_ids [1, N] (reference + target phones), bert_feature [1, 1024, N], prompt [1, Tp] reference
         semantic tokens or None for reference-free mode. Stops when the sample or the argmax of the (penalised)
         logits is EOS (that step's token is dropped), when more than `early_stop_num` tokens were generated
-        (-1: off), or after `max_steps` steps.
+        (-1: off), or after `max_steps` steps. `on_token(id)` is called with each kept token as soon as it is
+        written (token streaming decodes audio while the loop goes on).
         """
         if phoneme_ids.dim() != 2 or phoneme_ids.size(0) != 1:
             raise ValueError(f"infer expects phoneme_ids of shape [1, N], got {tuple(phoneme_ids.shape)}")
@@ -438,6 +440,8 @@ class Text2SemanticDecoder(nn.Module):
                     break
                 tokens[:, n] = token[:, 0]
                 n += 1
+                if on_token is not None:
+                    on_token(int(token[0, 0]))
                 if early_stop_num >= 0 and n - Tp > early_stop_num:
                     break
                 # the new token sits at position Tp + idx of the audio stream

@@ -132,12 +132,15 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
             random_seed = gr.Checkbox(True, label=t("Random seed"))
         fast_cpu = gr.Checkbox(False, visible=models.device_type == "cpu",
                                label=t("Fast CPU mode (int8 GPT, bf16 decoder: about 2x faster, not bit-exact)"))
+    live_mode = gr.Radio([(t("Sentence by sentence"), 1), (t("Token chunks (audio sooner, medium quality)"), 2),
+                          (t("Small token chunks (earliest audio)"), 3)], value=1, visible=can_stream,
+                         label=t("Live playback"), elem_id="gsv-infer-live-mode")
     with gr.Row():
         go = gr.Button(t("Synthesise"), variant="primary", scale=3)
         stop = gr.Button(t("Stop"), variant="stop", scale=1)
     status = gr.Markdown()
     used_seed = gr.Textbox(label=t("Seed used"), interactive=False)
-    stream_out = gr.Audio(streaming=True, autoplay=True, label=t("Live (sentence by sentence)"), visible=can_stream)
+    stream_out = gr.Audio(streaming=True, autoplay=True, label=t("Live"), visible=can_stream)
     if not can_stream:
         gr.Markdown(t("Live playback needs ffmpeg; without it the result appears below when all sentences are done."))
     result = gr.Audio(type="filepath", label=t("Result"), interactive=False)
@@ -186,11 +189,12 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
 
     def synthesise(gpt_path, sovits_path, ref_path, ref_free_v, ref_text_v, ref_lang_v, aux_files, text_v, text_lang_v,
                    cut_v, top_k_v, top_p_v, temp_v, rep_v, speed_v, pause_v, seed_v, random_v, fast_v,
-                   lexicon_v,
+                   lexicon_v, live_mode_v,
                    request: gr.Request) -> Iterator[list[Any]]:
         session = sessions.get(request.session_hash or "anonymous")
         token = session.start()
         pieces: list[np.ndarray] = []
+        sentences = 0
         seed_used = ""
         try:
             if not gpt_path or not sovits_path:
@@ -203,6 +207,7 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
                 top_k=int(top_k_v), top_p=float(top_p_v), temperature=float(temp_v), repetition_penalty=float(rep_v),
                 text_split_method=cut_v, speed_factor=float(speed_v), fragment_interval=float(pause_v),
                 seed=-1 if random_v else int(seed_v), ref_free=bool(ref_free_v), lexicon=lexicon_v or None,
+                streaming_mode=int(live_mode_v or 1) if can_stream else 1,
             )
             warning = language_warning(req.text, req.text_lang)
             note = f"⚠ {warning}\n\n" if warning else ""
@@ -214,15 +219,20 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
                     seed_used = str(item)
                     continue
                 pieces.append(item.audio)
+                sentences += int(item.last)
                 live = (32000, item.audio) if can_stream else None
-                yield [live, gr.update(), seed_used,
-                       note + t("Sentence {i} done: {text}", i=item.index + 1, text=item.text)]
+                done = t("Sentence {i} done: {text}", i=item.index + 1, text=item.text) if item.last else \
+                    t("Sentence {i}: playing while the rest is made...", i=item.index + 1)
+                yield [live, gr.update(), seed_used, note + done]
             out = save_wav(session.new_result_path(), np.concatenate(pieces), 32000)  # written once per run
-            yield [None, str(out), seed_used, note + t("Done: {n} sentence(s).", n=len(pieces))]
+            done = t("Done: {n} sentence(s).", n=sentences)
+            if len(pieces) > sentences:
+                done += " " + t("({k} pieces played live)", k=len(pieces))
+            yield [None, str(out), seed_used, note + done]
         except Cancelled:
             out = save_wav(session.new_result_path(), np.concatenate(pieces), 32000) if pieces else None
             yield [None, str(out) if out else None, seed_used,
-                   t("Stopped after {n} sentence(s).", n=len(pieces))]
+                   t("Stopped after {n} sentence(s).", n=sentences)]
         except USER_ERRORS as e:
             raise gr.Error(str(e)) from None
         except Exception as e:  # an unexpected failure: say what, without a stack trace in the page
@@ -234,6 +244,6 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
 
     go.click(synthesise,
              inputs=[gpt, sovits, ref, ref_free, ref_text, ref_lang, aux, text, text_lang, cut, top_k, top_p,
-                     temperature, rep, speed, pause, seed, random_seed, fast_cpu, lexicon],
+                     temperature, rep, speed, pause, seed, random_seed, fast_cpu, lexicon, live_mode],
              outputs=[stream_out, result, used_seed, status])
     stop.click(on_stop, outputs=[status], concurrency_limit=None)
