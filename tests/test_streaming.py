@@ -119,3 +119,21 @@ def test_cancel_and_close_mid_sentence_free_the_pipeline(pipeline, ref_wav):
     stream.close()  # a client that left: the GPT thread is stopped and joined before close() returns
     assert not pipeline.lock.locked()
     assert len(pipeline.synthesize(_req(ref_wav, streaming_mode=3)).audio) > 0  # and the next request works
+
+
+def test_fast_mode_streams_through_the_prepared_bf16_decoder(root, ref_wav):
+    """--fast-cpu prepares the decoder in bf16 once; token chunks go through that same model and match the
+    fast mode's own sentence-level stream within the join bound."""
+    from gpt_sovits.infer.pipeline import TTSPipeline
+    from gpt_sovits.paths import ProjectPaths
+
+    paths = ProjectPaths(root)
+    fast = TTSPipeline(paths, device="cpu", fast_cpu=True)
+    fast.load_gpt(paths.pretrained_gpt("v2"))
+    fast.load_sovits(paths.pretrained_sovits_g("v2"))
+    whole = list(fast.stream(_req(ref_wav, streaming_mode=1, noise_scale=0.0)))
+    chunks = list(fast.stream(_req(ref_wav, streaming_mode=3, noise_scale=0.0)))
+    assert len(chunks) >= 3 and sum(c.tokens for c in chunks) == whole[0].tokens
+    a = np.concatenate([c.audio for c in chunks]).astype(np.float64)
+    b = whole[0].audio.astype(np.float64)
+    assert a.shape == b.shape and np.abs(a - b).max() < 0.05 * np.abs(b).max()

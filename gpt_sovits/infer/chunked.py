@@ -140,7 +140,7 @@ class ChunkedDecoder:
         self.device = next(model.parameters()).device
         self.phones = phones.to(self.device)
         self.frames_per_token = 2 if model.semantic_frame_rate == "25hz" else 1
-        self.samples_per_frame = math.prod(int(up.stride[0]) for up in model.dec.ups)
+        self.samples_per_frame = math.prod(int(up.stride[-1]) for up in model.dec.ups)  # 1-D or [1, r] 2-D convs
         self.samples_per_token = self.frames_per_token * self.samples_per_frame
         self.crossfade = plan.crossfade_tokens * self.samples_per_token
         self._fade_in = _fade(self.crossfade)
