@@ -19,7 +19,7 @@ weights written by bench/v2_root.py), interleaved rounds (exact, fast, then fast
   request type has a `streaming_mode` field it is set to `--streaming-mode`).
 Then, not with --quick, GPT ms/token beside a busy core: idle at 1 thread, then with a spinning child process at
 `--threads` and at 1 thread (issue #18: "under one busy foreign core ... no more than 1.2× slower than on an idle
-machine at 1 thread"); and each mode once more in a fresh child process, for peak RSS (ru_maxrss) over loading
+machine at 1 thread"); and each mode once more in a fresh child process, for peak RSS (VmHWM) over loading
 and two requests, and the first request's wall time after start-up (dictionaries, encoders, caches all cold).
 
 Reported: medians with [min–max] over rounds. Upstream's figures from issue #18 are printed beside them as
@@ -223,6 +223,14 @@ def time_gpt_busy(pipe, inputs: Inputs, tokens: int, threads: int) -> dict[str, 
 
 # ---------------------------------------------------------------------------------------------------- peak memory
 def _peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM belongs to the process's own memory map, so a child started from this big
+    bench process does not report its parent's size (ru_maxrss survives fork + exec on Linux and did)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -416,7 +424,7 @@ def memory_report(args: argparse.Namespace) -> dict:
         "machine": machine_line(), "commit": _commit(), "threads": args.threads, "gpt_tokens": tokens,
         "command": "python -m bench.bench_speed " + " ".join(args.argv),
         "what": "a fresh process per mode loads the pipeline (v2-size random GPT/SoVITS, full-size HuBERT/BERT) and "
-                "serves one ~10 s Chinese sentence twice; peak_rss_mib is ru_maxrss at the end",
+                "serves one ~10 s Chinese sentence twice; peak_rss_mib is VmHWM (else ru_maxrss) at the end",
         "memory": {m: run_rss_child(root_dir, m, args.tiny, args.threads, tokens, SENTENCE_10S)
                    for m in args.modes.split(",") if m},
     }
