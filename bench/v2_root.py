@@ -100,23 +100,9 @@ def _write_full_hubert(out_dir: Path, seed: int) -> None:
 
 
 def _write_full_bert(out_dir: Path, seed: int) -> None:
-    from transformers import BertConfig, BertForMaskedLM, BertTokenizer
+    from gpt_sovits.tiny.models import write_random_bert
 
-    from gpt_sovits.tiny.models import tiny_vocab
-
-    vocab = tiny_vocab()
-    vocab += [f"[unused{i}]" for i in range(BERT_LARGE["vocab_size"] - len(vocab))]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    vocab_file = out_dir / "vocab.txt"
-    vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(vocab_file=str(vocab_file), do_lower_case=True, tokenize_chinese_chars=True)
-    ctx = _seeded(seed)
-    try:
-        model = BertForMaskedLM(BertConfig(pad_token_id=0, **BERT_LARGE)).eval()
-    finally:
-        ctx.__exit__(None, None, None)
-    model.save_pretrained(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
+    write_random_bert(out_dir, seed, BERT_LARGE, vocab_size=BERT_LARGE["vocab_size"])
 
 
 def _write_reference(path: Path, seed: int) -> Path:

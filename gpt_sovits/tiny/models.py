@@ -156,22 +156,31 @@ def write_tiny_hubert(out_dir: Path, seed: int) -> Path:
     return out_dir
 
 
-def write_tiny_bert(out_dir: Path, seed: int) -> Path:
+def write_random_bert(out_dir: Path, seed: int, config: dict, vocab_size: int | None = None,
+                      half: bool = False) -> Path:
+    """A seeded random BertForMaskedLM + its tokenizer in `out_dir`: the tiny vocabulary, padded with [unusedN]
+    entries up to `vocab_size` when given (a full-size model for benchmarks), weights in fp16 when `half`."""
     from transformers import BertConfig, BertForMaskedLM, BertTokenizer
 
     vocab = tiny_vocab()
+    vocab += [f"[unused{i}]" for i in range((vocab_size or len(vocab)) - len(vocab))]
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab_file = out_dir / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
     tokenizer = BertTokenizer(vocab_file=str(vocab_file), do_lower_case=True, tokenize_chinese_chars=True)
     ctx = _seeded(seed)
     try:
-        model = BertForMaskedLM(BertConfig(vocab_size=len(vocab), pad_token_id=0, **TINY_BERT)).eval()
+        settings = {k: v for k, v in config.items() if k != "vocab_size"}
+        model = BertForMaskedLM(BertConfig(vocab_size=len(vocab), pad_token_id=0, **settings)).eval()
     finally:
         ctx.__exit__(None, None, None)
-    model.half().save_pretrained(str(out_dir))
+    (model.half() if half else model).save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     return out_dir
+
+
+def write_tiny_bert(out_dir: Path, seed: int) -> Path:
+    return write_random_bert(out_dir, seed, TINY_BERT, half=True)
 
 
 def write_tiny_sovits(g_path: Path, d_path: Path, seed: int, version: str = "v2") -> tuple[Path, Path]:
