@@ -19,10 +19,9 @@ PY=${PYTHON:-python3}
 
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
 # Two workers (one per core of the 2-core CI box; every test keeps torch to one thread), a test module per worker so
-# its module-scoped fixtures (WebUI processes, tiny models) are built once, in collection order (tests/conftest.py puts
-# the minutes-long whole-path test first). GSV_TEST_WORKERS=0 runs serially.
+# its module-scoped fixtures (WebUI processes, tiny models) are built once. GSV_TEST_WORKERS=0 runs serially.
 WORKERS=${GSV_TEST_WORKERS:-2}
 if [ "$WORKERS" = "0" ]; then
   exec "$PY" -m pytest "$@"
 fi
-exec "$PY" -m pytest -n "$WORKERS" --dist loadfile --no-loadscope-reorder "$@"
+exec "$PY" -m pytest -n "$WORKERS" --dist loadfile "$@"
