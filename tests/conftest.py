@@ -17,13 +17,6 @@ except ImportError:  # torch-free tests still run
     pass
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LONGEST_FIRST = ("e2e/test_full_path.py",)  # minutes long: started first, it overlaps the rest on the other worker
-
-
-def pytest_collection_modifyitems(config, items):
-    """The longest module first (stable otherwise), so with two xdist workers it does not run alone at the end."""
-    items.sort(key=lambda item: not any(item.nodeid.startswith("tests/" + m) or item.nodeid.startswith(m)
-                                        for m in LONGEST_FIRST))
 
 
 @pytest.fixture(scope="session")
