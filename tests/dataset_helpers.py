@@ -96,3 +96,23 @@ def file_bytes(exp_dir: Path) -> dict[str, bytes]:
         p.relative_to(exp_dir).as_posix(): p.read_bytes()
         for p in sorted(exp_dir.rglob("*")) if p.is_file() and p.name != "format_manifest.json"
     }
+
+
+def formatted_root(tiny_pretrained: Path, work: Path, exp: str, clips: list[Clip], steps=None) -> Path:
+    """`work/root`: the tiny pretrained models linked in (read-only) and `exp` formatted by 1A from `clips` spoken by
+    espeak-ng (`steps`: 1A's steps, default all)."""
+    import pytest
+
+    from gpt_sovits.dataset.format import FormatOptions, format_dataset
+
+    if ESPEAK is None:
+        pytest.fail("espeak-ng is needed to make the test dataset (apt install espeak-ng; tools/run_tests.sh does it)")
+    root = work / "root"
+    root.mkdir(parents=True)
+    (root / "pretrained_models").symlink_to(Path(tiny_pretrained) / "pretrained_models", target_is_directory=True)
+    make_clips(work / "clips", clips)
+    list_path = write_list(work / f"{exp}.list", work / "clips", clips)
+    extra = {} if steps is None else {"steps": steps}
+    report = format_dataset(FormatOptions(list_path=list_path, exp_name=exp, root=root, threads=1, **extra))
+    assert report.succeeded, report.summary()
+    return root

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from dataset_helpers import CLIPS, ESPEAK, make_clips, write_list
+from dataset_helpers import CLIPS, formatted_root
 
 from gpt_sovits.cli import main as cli_main
-from gpt_sovits.dataset.format import FormatOptions, format_dataset
 from gpt_sovits.paths import ProjectPaths
 from gpt_sovits.progress import EVENTS_ENV
 from gpt_sovits.tiny.models import TINY_S2
@@ -32,16 +31,7 @@ SEGMENT_FRAMES = 4
 @pytest.fixture(scope="module")
 def root(tiny_pretrained, tmp_path_factory) -> Path:
     """A data root with the tiny models, `est8` formatted by 1A (text, HuBERT/wav, semantic) and a test s2 config."""
-    if ESPEAK is None:
-        pytest.fail("espeak-ng is needed to make the test dataset (apt install espeak-ng)")
-    work = tmp_path_factory.mktemp("estimate")
-    folder = work / "root"
-    folder.mkdir()
-    (folder / "pretrained_models").symlink_to(Path(tiny_pretrained) / "pretrained_models", target_is_directory=True)
-    make_clips(work / "clips", PICK)
-    list_path = write_list(work / "est8.list", work / "clips", PICK)
-    report = format_dataset(FormatOptions(list_path=list_path, exp_name=EXP, root=folder, threads=1))
-    assert report.succeeded, report.summary()
+    folder = formatted_root(tiny_pretrained, tmp_path_factory.mktemp("estimate"), EXP, PICK)
     hps = json.loads(TINY_S2.read_text())
     hps["train"]["segment_size"] = SEGMENT_FRAMES * hps["data"]["hop_length"]
     (folder / "s2_test.json").write_text(json.dumps(hps))

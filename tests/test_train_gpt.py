@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from dataset_helpers import CLIPS, ESPEAK, make_clips, write_list
+from dataset_helpers import CLIPS, formatted_root
 
-from gpt_sovits.dataset.format import FormatOptions, format_dataset
 from gpt_sovits.dataset.gpt_data import (
     GPTDataset, collate, read_name2semantic, repeat_small, select_items,
 )
@@ -39,17 +38,7 @@ EIGHT = [c for c in CLIPS if c.lang.lower() == "zh"][:4] + [c for c in CLIPS if 
 @pytest.fixture(scope="module")
 def root(tiny_pretrained, tmp_path_factory) -> Path:
     """A data root with the tiny models and the experiment `gpt8` formatted by 1A (8 clips, zh + en)."""
-    if ESPEAK is None:
-        pytest.fail("espeak-ng is needed to make the test dataset (apt install espeak-ng; tools/run_tests.sh does it)")
-    work = tmp_path_factory.mktemp("gpt_train")
-    folder = work / "root"
-    folder.mkdir()
-    (folder / "pretrained_models").symlink_to(Path(tiny_pretrained) / "pretrained_models", target_is_directory=True)
-    make_clips(work / "clips", EIGHT)
-    list_path = write_list(work / "eight.list", work / "clips", EIGHT)
-    report = format_dataset(FormatOptions(list_path=list_path, exp_name=EXP, root=folder, threads=1))
-    assert report.succeeded, report.summary()
-    return folder
+    return formatted_root(tiny_pretrained, tmp_path_factory.mktemp("gpt_train"), EXP, EIGHT)
 
 
 def copy_exp(root: Path, name: str, keep: list[str] | None = None) -> str:
