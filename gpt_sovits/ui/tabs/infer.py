@@ -172,13 +172,27 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     if links is not None:
         links.follow("train.finished", [gpt, sovits, ref_exp], after_training)
 
+    gpt_start, sovits_start = gpt_choices, sovits_choices
+    gpt_default = default_weights(ctx.paths, "gpt", gpt_choices)
+    sovits_default = default_weights(ctx.paths, "sovits", sovits_choices)
+
     def on_page_load():
-        """A page (re)load lists the weights and experiments written since the WebUI started."""
+        """A page (re)load lists the weights and experiments written since the WebUI started and chooses the newest.
+        Nothing is sent for a list unchanged since start-up (the page already shows it): a value arriving after the
+        user picked another while the page was still loading would undo their choice."""
         g, s_ = _weight_choices(ctx.paths)
         exps = [(e.label, e.name) for e in formatted_experiments(ctx.paths)]
-        return (gr.update(choices=g, value=default_weights(ctx.paths, "gpt", g)),
-                gr.update(choices=s_, value=default_weights(ctx.paths, "sovits", s_)), gr.update(choices=exps))
 
+        def listed(choices, at_start, default_at_start, kind):
+            newest = default_weights(ctx.paths, kind, choices)
+            if choices == at_start and newest == default_at_start:
+                return gr.skip()
+            return gr.update(choices=choices, value=newest)
+
+        return (listed(g, gpt_start, gpt_default, "gpt"), listed(s_, sovits_start, sovits_default, "sovits"),
+                gr.skip() if exps == experiments else gr.update(choices=exps))
+
+    # no inputs: with inputs, gr.on(triggers=None) would also run on every change of them
     gr.on(triggers=None, fn=on_page_load, inputs=None, outputs=[gpt, sovits, ref_exp], show_progress="hidden")
 
     def on_refresh():

@@ -352,10 +352,15 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     refresh.click(on_refresh, inputs=exp, outputs=exp)
 
     def on_page_load():
-        """A page (re)load offers the experiments formatted since the WebUI started; the newest is chosen."""
+        """A page (re)load offers the experiments formatted since the WebUI started; the newest is chosen. Nothing is
+        sent for a list unchanged since start-up: a value arriving after the user picked another while the page was
+        still loading would undo their choice."""
         choices = experiment_choices(ctx)
+        if choices == exps:
+            return gr.skip()
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
+    # no inputs: with inputs, gr.on(triggers=None) would also run on every change of them
     gr.on(triggers=None, fn=on_page_load, inputs=None, outputs=exp, show_progress="hidden")
     if links is not None:  # an experiment just formatted in 1A is offered and chosen here
         def after_format(name: Any):
