@@ -30,6 +30,7 @@ from gpt_sovits.infer.hooks import RunHooks
 from gpt_sovits.infer.cancel import CHECK_EVERY_STEPS, CancelToken
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
 from gpt_sovits.infer.speakable import is_speakable, nothing_to_say_message
+from gpt_sovits.memory import release_freed_memory
 from gpt_sovits.paths import ProjectPaths
 
 SAMPLE_RATE = 32000
@@ -156,6 +157,7 @@ class TTSPipeline:
             else:
                 self._prepare_gpt(loaded.model)
             self.gpt, self.gpt_path = loaded, path
+        release_freed_memory()  # the read-in state dict and the unpacked weights
 
     def _prepare_gpt(self, model) -> None:
         """On a CPU: the packed decode path (exact fp32, or the fast mode's int8), inference-only, so the packed copy
@@ -182,6 +184,7 @@ class TTSPipeline:
         with self.lock:
             self.sovits, self.sovits_path = self._read_sovits(path), path
             self._prompt_tokens.clear()  # prompt tokens come from this model's codebook
+        release_freed_memory()
 
     def _sovits_precision(self) -> str:
         """The decoder precision the mode asks for: bf16 in fast mode on a CPU with bf16 instructions, else fp32."""
@@ -215,6 +218,7 @@ class TTSPipeline:
             self._hubert = HubertFeatureExtractor.from_pretrained(folder, device=str(self.device))
             if self.half:
                 self._hubert.model.half()
+            release_freed_memory()
         return self._hubert
 
     def sv_encoder(self):
@@ -248,9 +252,11 @@ class TTSPipeline:
                 raise ModelMissingError(
                     f"BERT model missing: put upstream's chinese-roberta-wwm-ext-large folder (config.json, weights, "
                     f"tokenizer files) at {folder}")
+            release_freed_memory()  # the biggest model: load it onto a trimmed heap (a request may have just run)
             self._bert = BertFeatureExtractor.from_pretrained(folder, device=str(self.device), dtype=wanted)
             if self.half:
                 self._bert.model.half()
+            release_freed_memory()
         return self._bert
 
     def _require_models(self) -> None:
@@ -509,7 +515,10 @@ class TTSPipeline:
     def synthesize(self, req: TTSRequest, hooks: RunHooks | None = None,
                    cancel: CancelToken | None = None) -> TTSResult:
         seed_box: list[int] = []
-        sentences = list(self.stream(req, on_seed=seed_box.append, hooks=hooks, cancel=cancel))
+        try:
+            sentences = list(self.stream(req, on_seed=seed_box.append, hooks=hooks, cancel=cancel))
+        finally:
+            release_freed_memory()  # the request's activations, before the next one stacks its own on top
         audio = np.concatenate([s.audio for s in sentences]) if sentences else np.zeros(0, np.int16)
         return TTSResult(SAMPLE_RATE, audio, seed_box[0], sentences)
 

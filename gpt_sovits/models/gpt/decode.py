@@ -107,28 +107,27 @@ class FlatLayer:
 
 
 class FlatKV:
-    """Keys and values per layer, each its own contiguous [heads, capacity, head_dim] buffer; grows by doubling."""
+    """Keys and values per layer in one contiguous [2, heads, capacity, head_dim] buffer (0 = keys, 1 = values), so
+    a step writes both with one copy and each head's rows stay contiguous; grows by doubling."""
 
     def __init__(self, n_layers: int, heads: int, head_dim: int, capacity: int) -> None:
-        shape = (heads, max(capacity, 1), head_dim)
-        self.k = [torch.empty(shape) for _ in range(n_layers)]  # only [:, :length] is ever read
-        self.v = [torch.empty(shape) for _ in range(n_layers)]
+        shape = (2, heads, max(capacity, 1), head_dim)
+        self.kv = [torch.empty(shape) for _ in range(n_layers)]  # only [:, :, :length] is ever read
         self.length = 0
 
     @property
     def capacity(self) -> int:
-        return self.k[0].size(1)
+        return self.kv[0].size(2)
 
     def reserve(self, n_new: int) -> None:
         need = self.length + n_new
         if need <= self.capacity:
             return
         cap = max(need, 2 * self.capacity)
-        for buffers in (self.k, self.v):
-            for i, old in enumerate(buffers):
-                grown = old.new_empty(old.size(0), cap, old.size(2))
-                grown[:, : self.length] = old[:, : self.length]
-                buffers[i] = grown
+        for i, old in enumerate(self.kv):
+            grown = old.new_empty(2, old.size(1), cap, old.size(3))
+            grown[:, :, : self.length] = old[:, :, : self.length]
+            self.kv[i] = grown
 
 
 def _release(weight: nn.Parameter) -> None:
@@ -200,12 +199,11 @@ class FlatDecoder:
         start, end = cache.length, cache.length + T
         heads, head_dim, dim = self.heads, self.head_dim, self.dim
         for i, layer in enumerate(self.layers):
-            qkv = layer.qkv(h).view(T, 3, heads, head_dim)
-            k_buf, v_buf = cache.k[i], cache.v[i]
-            k_buf[:, start:end] = qkv[:, 1].transpose(0, 1)
-            v_buf[:, start:end] = qkv[:, 2].transpose(0, 1)
-            keys, values = k_buf[:, :end], v_buf[:, :end]  # [H, S, D], rows of a head contiguous
-            q = qkv[:, 0].transpose(0, 1)  # [H, T, D]
+            qkv = layer.qkv(h).view(T, 3, heads, head_dim).permute(1, 2, 0, 3)  # [3, H, T, D] (a view)
+            buf = cache.kv[i]
+            buf[:, :, start:end] = qkv[1:]  # keys and values in one copy
+            keys, values = buf[0, :, :end], buf[1, :, :end]  # [H, S, D], rows of a head contiguous
+            q = qkv[0]  # [H, T, D]
             if T == 1:
                 # one query: two small matmuls beat SDPA's dispatch (softmax over S positions per head)
                 weights = torch.softmax(torch.bmm(q * self.scale, keys.transpose(1, 2)), dim=-1)
