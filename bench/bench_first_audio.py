@@ -7,8 +7,9 @@ dictionaries cached by a warm-up request), v2-size random GPT and SoVITS weights
 (int8 GPT, bf16 decoder where the CPU has it), streaming_mode 1 (whole sentence), 2 and 3 (token chunks). The clock
 runs from calling `TTSPipeline.stream` to the first audio piece it yields.
 
-Not measured at full size: HuBERT and BERT are the tiny random test models (the reference's HuBERT is cached when
-warm anyway; the Chinese BERT over ~10 characters is not counted here — see the fast-sovits bench for its cost).
+HuBERT and BERT are the tiny random test models by default (the reference's HuBERT is cached when warm anyway);
+`--full-encoders` uses full-size random ones (bench/v2_root.py's, cached under /tmp/gsv_bench_root), so the Chinese
+BERT over the first sentence is counted at its real cost.
 Random weights never stop on cue, so the GPT's budget is fixed at 50 tokens (2 s of audio, `max_sec` = 1) and its
 EOS row is zeroed. Rounds interleave the configurations (A, B, C, A, B, C, ...) and medians are reported, so foreign
 load on a shared machine hits all of them alike.
@@ -62,6 +63,19 @@ def build_root(root: Path) -> None:
     save_sovits_weights(state, s2, paths.pretrained_sovits_g("v2"), "bench-random", "v2")
 
 
+def use_full_encoders(root: Path) -> None:
+    """Swap the tiny HuBERT/BERT folders for links to full-size random ones (written once, then reused)."""
+    import shutil
+
+    from bench.v2_root import build_root as build_v2_root
+    from gpt_sovits.paths import BERT_DIR, HUBERT_DIR
+
+    full = build_v2_root("/tmp/gsv_bench_root").root / "pretrained_models"
+    for name in (HUBERT_DIR, BERT_DIR):
+        shutil.rmtree(root / "pretrained_models" / name)
+        (root / "pretrained_models" / name).symlink_to(full / name, target_is_directory=True)
+
+
 def reference_clip(path: Path) -> Path:
     """A 4 s clip of noise-modulated tones (the tiny HuBERT only needs a plausible wave)."""
     from gpt_sovits.audio.io import save_wav
@@ -90,6 +104,8 @@ def main() -> None:
     parser.add_argument("--modes", default="1,2,3")
     parser.add_argument("--no-fast", action="store_true", help="only the exact fp32 mode")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--full-encoders", action="store_true",
+                        help="full-size random HuBERT and BERT (bench/v2_root.py) instead of the tiny test models")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -100,6 +116,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build_root(root)
+        if args.full_encoders:
+            use_full_encoders(root)
         ref = reference_clip(root / "ref.wav")
         paths = ProjectPaths(root)
         pipes = {"exact": TTSPipeline(paths, device="cpu")}

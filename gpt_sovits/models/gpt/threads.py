@@ -31,12 +31,15 @@ class ThreadPolicy:
     step slower than twice the current choice ends the trial at once. From `high` it tries 1 thread every
     `interval` steps, and at once when the step time jumps above `jump` × its median at decision time (foreign load
     arrived). A trial that loses pushes the next one out so that trials cost at most `budget` of the decode time
-    (interval doubles at least); one that wins by `margin` switches.
+    (interval doubles at least); one that wins by `margin` switches. On `high`, other processes using at least
+    `min_foreign` cores during the recent steps (when known) also start a trial of 1 thread, without waiting for the
+    interval: load that slows two threads only a little (no jump) still costs more than one thread would; such
+    trials back off on their own when they lose.
     """
 
     def __init__(self, high: int, trial_steps: int = 2, interval: int = 32, max_interval: int = 4096,
                  budget: float = 0.02, margin: float = 0.05, jump: float = 1.5, window: int = 8,
-                 min_idle: float | None = None) -> None:
+                 min_idle: float | None = None, min_foreign: float = 0.5) -> None:
         self.high = max(1, int(high))
         self.trial_steps = trial_steps
         self.base_interval, self.max_interval = interval, max_interval
@@ -44,6 +47,10 @@ class ThreadPolicy:
         self.min_idle = 0.5 * (self.high - 1) if min_idle is None else min_idle
         self.samples: dict[int, deque[float]] = {n: deque(maxlen=window) for n in {self.high, 1}}
         self.idle: deque[float] = deque(maxlen=4)  # idle cores seen during recent steps on the choice
+        self.min_foreign = min_foreign
+        self.foreign: deque[float] = deque(maxlen=4)  # cores other processes used during recent steps
+        self.foreign_interval = 4  # steps between trials started by foreign load (doubles when they lose)
+        self._foreign_trial = False
         self.choice = 1
         self.reference: float | None = None  # the choice's median when it was chosen
         self.interval = 3  # the first trial of `high` comes after a few steps on 1 thread
@@ -59,8 +66,10 @@ class ThreadPolicy:
         """The thread count for the next step."""
         return self._plan[0] if self._plan else self.choice
 
-    def record(self, threads: int, seconds: float, idle_cores: float | None = None) -> None:
-        """Report a step that ran on `threads` threads (as `next_threads` said) and the idle cores meanwhile."""
+    def record(self, threads: int, seconds: float, idle_cores: float | None = None,
+               foreign_cores: float | None = None) -> None:
+        """Report a step that ran on `threads` threads (as `next_threads` said), the idle cores meanwhile and the
+        cores other processes used meanwhile (None: unknown)."""
         if self.high == 1:
             return
         if self._plan:
@@ -75,13 +84,18 @@ class ThreadPolicy:
         self.samples[threads].append(seconds)
         if idle_cores is not None:
             self.idle.append(idle_cores)
+        if foreign_cores is not None:
+            self.foreign.append(foreign_cores)
         self._since += 1
         if len(self.samples[self.choice]) < 3:
             return
         recent = statistics.median(list(self.samples[self.choice])[-3:])
         jumped = self.reference is not None and recent > self.jump * self.reference
-        if not (jumped or self._since >= self.interval):
+        crowded = (self.choice != 1 and len(self.foreign) >= 2 and self._since >= self.foreign_interval
+                   and statistics.median(self.foreign) >= self.min_foreign)
+        if not (jumped or crowded or self._since >= self.interval):
             return
+        self._foreign_trial = crowded and not jumped and self._since < self.interval
         if self.choice == 1 and self.idle and statistics.median(self.idle) < self.min_idle:
             return  # no idle core for the other threads to run on: they would only wait for it
         self._plan = [self.other] * self.trial_steps
@@ -101,7 +115,11 @@ class ThreadPolicy:
             self.samples[self.choice].extend(self._trial)
             self.samples[old].clear()
             self.idle.clear()
+            self.foreign.clear()
             self.interval = self.base_interval
+            self.foreign_interval = 4
+        elif self._foreign_trial:
+            self.foreign_interval = min(2 * self.foreign_interval, self.max_interval)
         else:
             cost = sum(max(0.0, t - mine) for t in self._trial)
             need = int(cost / (self.budget * mine)) + 1
@@ -109,32 +127,46 @@ class ThreadPolicy:
         self.reference = statistics.median(self.samples[self.choice])
         self._trial = []
         self._since = 0
+        self._foreign_trial = False
 
 
-def idle_cores_reader() -> Callable[[], float | None] | None:
-    """A function returning the cores idle since its previous call (from /proc/stat), or None where unavailable."""
+def core_usage_reader(window: float = 0.05) -> Callable[[], tuple[float, float] | None] | None:
+    """A function returning (idle cores, cores used by other processes) over the latest window of at least `window`
+    seconds (from /proc/stat and this process's CPU time), or None where unavailable. /proc/stat counts in 10 ms
+    ticks, so one 10-20 ms step alone would read 0, 1 or 2 cores; the window smooths that."""
     stat = Path("/proc/stat")
     if not stat.is_file():
         return None
     ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def read() -> tuple[float, float] | None:
+    def read() -> tuple[float, float, float, int] | None:
         try:
-            fields = stat.read_text().split("\n", 1)[0].split()
-            return time.perf_counter(), (int(fields[4]) + int(fields[5])) / ticks  # idle + iowait seconds
+            lines = stat.read_text().splitlines()
+            fields = lines[0].split()
+            cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+            idle = (int(fields[4]) + int(fields[5])) / ticks  # idle + iowait seconds
+            return time.perf_counter(), idle, time.process_time(), cpus
         except (OSError, ValueError, IndexError):
             return None
 
-    last = [read()]
+    start = [read()]
+    latest: list[tuple[float, float] | None] = [None]
 
-    def idle_since_last() -> float | None:
+    def usage() -> tuple[float, float] | None:
         now = read()
-        before, last[0] = last[0], now
-        if now is None or before is None or now[0] <= before[0]:
+        before = start[0]
+        if now is None or before is None:
+            start[0] = now
             return None
-        return (now[1] - before[1]) / (now[0] - before[0])
+        wall = now[0] - before[0]
+        if wall >= window:
+            idle = (now[1] - before[1]) / wall
+            own = (now[2] - before[2]) / wall
+            latest[0] = (idle, max(0.0, now[3] - idle - own))
+            start[0] = now
+        return latest[0]
 
-    return idle_since_last
+    return usage
 
 
 class ThreadGovernor:
@@ -145,7 +177,7 @@ class ThreadGovernor:
 
     def __init__(self, policy: ThreadPolicy | None) -> None:
         self.policy = policy
-        self.idle = idle_cores_reader() if policy is not None else None
+        self.usage = core_usage_reader() if policy is not None else None
         self.caller_threads = torch.get_num_threads()
         self._threads = self.caller_threads
         self._started: float | None = None
@@ -155,9 +187,10 @@ class ThreadGovernor:
         if self.policy is None:
             return
         now = time.perf_counter()
-        idle = self.idle() if self.idle is not None else None
+        usage = self.usage() if self.usage is not None else None
         if self._started is not None and self._count > 1:
-            self.policy.record(self._threads, now - self._started, idle)
+            idle, foreign = usage if usage is not None else (None, None)
+            self.policy.record(self._threads, now - self._started, idle, foreign)
         self._count += 1
         # the prefill runs on the current choice; decode steps follow the policy's plan
         wanted = self.policy.next_threads() if self._count > 1 else self.policy.choice
