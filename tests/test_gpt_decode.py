@@ -67,6 +67,28 @@ def wide() -> tuple[Text2SemanticDecoder, torch.Tensor]:
     return gpt, greedy(gpt, WIDE_TOKENS)
 
 
+# ---- the scripted one-position step --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_scripted_step_is_bit_identical_to_the_python_loop(precision):
+    from gpt_sovits.models.gpt.decode import FlatDecoder
+
+    gpt = v2_width_model(2)
+    scripted, loop = FlatDecoder(gpt, precision), FlatDecoder(gpt, precision)
+    assert scripted._one_position is not None, "TorchScript should compile the step with the pinned torch"
+    loop._one_position = None
+    caches = scripted.new_cache(4), loop.new_cache(4)  # small: the buffers grow (are replaced) during the run
+    g = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        x = torch.randn(1, 9, 512, generator=g)
+        for _ in range(12):
+            a, b = scripted.forward(x, caches[0]), loop.forward(x, caches[1])
+            assert torch.equal(a, b)
+            x = torch.randn(1, 1, 512, generator=g)
+    assert caches[0].length == caches[1].length == 9 + 11
+    assert all(torch.equal(p[:, :, :20], q[:, :, :20]) for p, q in zip(caches[0].kv, caches[1].kv))
+
+
 # ---- exact mode ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("case,prompt", [("e_gpt_greedy", True), ("e_gpt_greedy_ref_free", False)])

@@ -6,7 +6,9 @@ a second thread; oneDNN with weights re-ordered once for M=1 does both. The rest
 `__call__` chains, Dropout calls that do nothing in eval, and attention over a strided slice of a 5-D cache.
 
 `FlatDecoder` reads the weights of a `Text2SemanticDecoder` once into a list of per-layer tuples and runs the same
-layer maths (post-LN, fused QKV, SDPA for many queries, two small matmuls for one) as plain function calls. Precisions:
+layer maths (post-LN, fused QKV, SDPA for many queries, two small matmuls for one) as plain function calls; a step of
+one new position runs all layers in one TorchScript call (scripted_step.py: the same ops, no Python between them).
+Precisions:
   "fp32" — exact mode: the same fp32 maths; results differ from `F.linear` only by fp32 summation order.
   "bf16" — fast mode: weights and linear inputs in bf16 (fp32 accumulation inside oneDNN); LayerNorm, residuals,
            attention and logits stay fp32.
@@ -28,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gpt_sovits.models.gpt.scripted_step import one_position_step
+
 PRECISIONS = ("fp32", "bf16", "int8")
 # The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes and, being single-threaded, keeps its speed
 # on a busy machine; bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
@@ -44,18 +48,45 @@ def onednn_available() -> bool:
         return False
 
 
-def _onednn_linear(weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype, relu: bool) -> Linear:
-    """y = [relu](x·Wᵀ + b) with W re-ordered once for oneDNN's M=1 kernels; x and y keep fp32 outside."""
-    op = torch.ops.mkldnn._linear_pointwise
+@dataclass(frozen=True)
+class PackedLinear:
+    """y = [relu](x·Wᵀ + b) for fp32 x and y, with W prepared once. kind "onednn": W re-ordered for oneDNN's M=1
+    kernels (in `low` precision when set: x is cast to it and y back to fp32); "int8": an fbgemm packed per-channel
+    int8 W (dynamic activations); "plain": F.linear on the fp32 W."""
+
+    kind: str
+    weight: object  # a oneDNN-ordered tensor, fbgemm packed params, or the plain fp32 weight
+    bias: torch.Tensor | None
+    relu: bool
+    low: torch.dtype | None = None
+
+    def __deepcopy__(self, memo: dict) -> "PackedLinear":
+        return self  # immutable and shared (as a closure would be); oneDNN's opaque tensors cannot be deep-copied
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "onednn":
+            attr = "relu" if self.relu else "none"
+            if self.low is None:
+                return _LINEAR_POINTWISE(x, self.weight, self.bias, attr, [], "")
+            return _LINEAR_POINTWISE(x.to(self.low), self.weight, self.bias, attr, [], "").float()
+        if self.kind == "int8":
+            op = torch.ops.quantized.linear_relu_dynamic if self.relu else torch.ops.quantized.linear_dynamic
+            return op(x, self.weight, True)  # reduce_range=True, as torch's dynamic Linear on fbgemm
+        y = F.linear(x, self.weight, self.bias)
+        return F.relu(y) if self.relu else y
+
+
+_LINEAR_POINTWISE = torch.ops.mkldnn._linear_pointwise
+
+
+def _onednn_linear(weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype, relu: bool) -> PackedLinear:
+    """W re-ordered once for oneDNN's M=1 kernels; x and y keep fp32 outside."""
     packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach().to(dtype).contiguous(), 1)
     b = None if bias is None else bias.detach().to(dtype).contiguous()
-    attr = "relu" if relu else "none"
-    if dtype == torch.float32:
-        return lambda x: op(x, packed, b, attr, [], "")
-    return lambda x: op(x.to(dtype), packed, b, attr, [], "").float()
+    return PackedLinear("onednn", packed, b, relu, None if dtype == torch.float32 else dtype)
 
 
-def _int8_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> Linear:
+def _int8_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> PackedLinear:
     """fbgemm dynamic int8 with torch's default per-channel symmetric weight observer (as `quantize_dynamic`)."""
     from torch.ao.quantization.observer import default_per_channel_weight_observer
 
@@ -67,20 +98,15 @@ def _int8_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) ->
         scale, zero_point = observer.calculate_qparams()
         qweight = torch.quantize_per_channel(w, scale.double(), zero_point.long(), 0, torch.qint8)
         packed = torch.ops.quantized.linear_prepack(qweight, None if bias is None else bias.detach().float())
-    op = torch.ops.quantized.linear_relu_dynamic if relu else torch.ops.quantized.linear_dynamic
-    return lambda x: op(x, packed, True)  # reduce_range=True, as torch's dynamic Linear on fbgemm
+    return PackedLinear("int8", packed, None, relu)  # the bias lives in the packed params
 
 
-def _plain_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> Linear:
+def _plain_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> PackedLinear:
     """F.linear on (detached) fp32 weights: the fallback where oneDNN is missing."""
-    w = weight.detach()
-    b = None if bias is None else bias.detach()
-    if relu:
-        return lambda x: F.relu(F.linear(x, w, b))
-    return lambda x: F.linear(x, w, b)
+    return PackedLinear("plain", weight.detach(), None if bias is None else bias.detach(), relu)
 
 
-def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, relu: bool = False) -> Linear:
+def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, relu: bool = False) -> PackedLinear:
     """A prepared projection for `precision` (see the module docstring); input and output are fp32."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -98,10 +124,10 @@ def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str,
 class FlatLayer:
     """One post-LN layer as plain callables and tensors."""
 
-    qkv: Linear
-    out: Linear
-    ffn_in: Linear  # linear1 with the ReLU fused
-    ffn_out: Linear
+    qkv: PackedLinear
+    out: PackedLinear
+    ffn_in: PackedLinear  # linear1 with the ReLU fused
+    ffn_out: PackedLinear
     norm1: tuple[torch.Tensor, torch.Tensor, float]  # weight, bias, eps
     norm2: tuple[torch.Tensor, torch.Tensor, float]
 
@@ -172,6 +198,8 @@ class FlatDecoder:
         if not keep_weights and onednn_available():
             _release(model.ar_predict_layer.weight)
         self.kept_weights = keep_weights
+        # one new position (every decode step after the prefill): all layers in one TorchScript call, or None
+        self._one_position = one_position_step(self.layers, self.scale, self.heads, self.head_dim)
         self.audio_table = model.ar_audio_embedding.word_embeddings.weight.detach()
         self.audio_position = model.ar_audio_position
         self.fingerprint = _fingerprint(model)
@@ -197,6 +225,10 @@ class FlatDecoder:
         T = h.size(0)
         cache.reserve(T)
         start, end = cache.length, cache.length + T
+        if T == 1 and mask is None and self._one_position is not None:
+            h = self._one_position(h, cache.kv, start)  # the same ops as the loop below, without Python between
+            cache.length = end
+            return h
         heads, head_dim, dim = self.heads, self.head_dim, self.dim
         for i, layer in enumerate(self.layers):
             qkv = layer.qkv(h).view(T, 3, heads, head_dim).permute(1, 2, 0, 3)  # [3, H, T, D] (a view)
