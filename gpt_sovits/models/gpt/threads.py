@@ -153,8 +153,10 @@ def core_usage_reader(window: float = 0.05) -> Callable[[], tuple[float, float] 
     latest: list[tuple[float, float] | None] = [None]
 
     def usage() -> tuple[float, float] | None:
-        now = read()
         before = start[0]
+        if before is not None and time.perf_counter() - before[0] < window:
+            return latest[0]  # within the window: no file read (a decode step can be a few ms)
+        now = read()
         if now is None or before is None:
             start[0] = now
             return None
