@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gpt_sovits.infer.cancel import CancelToken, Cancelled
-from gpt_sovits.infer.chunked import ChunkedDecoder, ChunkPlan, FrameNoise, plan_for_mode
+from gpt_sovits.infer.chunked import ChunkedDecoder, ChunkPlan, FrameNoise, interleave, plan_for_mode
 from gpt_sovits.infer.request import TTSRequest
 from infer_helpers import REF_TEXT
 
@@ -68,6 +68,47 @@ def test_chunks_without_context_click_at_the_joins(decode_case):
     bad_audio, _ = _streamed(model, phones, spec, tokens, naive, noise)
     good_audio, _ = _streamed(model, phones, spec, tokens, good, noise)
     assert np.abs(bad_audio - whole).max() > 10 * np.abs(good_audio - whole).max()
+
+
+def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode_case):
+    """First audio = GPT time to the first chunk + that chunk's decode: the decode gets the cores to itself (the GPT
+    pauses at that step), later chunks share them with the GPT."""
+    model, spec, tokens, phones, noise, _ = decode_case
+    plan = plan_for_mode(3)
+    real = ChunkedDecoder(model, phones, [spec], plan, noise, noise_scale=0.5)
+    log: list[tuple[str, int, int]] = []
+
+    class Logged:  # the real decoder, with its pushes written into the shared log
+        def __init__(self, inner):
+            self.inner, self.plan = inner, inner.plan
+
+        def ready(self, n):
+            return self.inner.ready(n)
+
+        def push(self, toks, final=False):
+            log.append(("push", len(toks), torch.get_num_threads()))
+            return self.inner.push(toks, final)
+
+    def run_gpt(on_token, on_step):
+        for step, token in enumerate(tokens[:40].tolist()):
+            on_step(step)
+            log.append(("step", step, torch.get_num_threads()))
+            on_token(token)
+        return "done"
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        pieces = list(interleave(run_gpt, Logged(real)))
+    finally:
+        torch.set_num_threads(before)
+    assert pieces[-1][1] and sum(len(p) for p, _ in pieces) == 40 * real.samples_per_token
+    first_push = next(i for i, e in enumerate(log) if e[0] == "push")
+    waited_at = plan.first + plan.lookahead
+    assert log[first_push][1] == waited_at and log[first_push][2] == 2  # the first chunk, decoded with both threads
+    assert all(e[1] < waited_at for e in log[:first_push] if e[0] == "step")  # no GPT step ran during it
+    later = [e for e in log[first_push + 1:] if e[0] == "step"]
+    assert later and all(e[2] == 1 for e in later)  # then the GPT runs on one thread beside the decoder
 
 
 def test_plans_for_modes():

@@ -229,9 +229,11 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     `cancel` (a CancelToken) is checked by the GPT every step and here between chunks. Closing this generator stops
     the GPT within one step and waits for its thread, so the models are free again when `close()` returns.
 
-    Threads: the GPT's prefill gets all of this thread's torch threads (nothing else runs yet); its token steps then
-    run with `gpt_threads` (default: half, at least one) and this thread decodes with the rest, so the two do not
-    oversubscribe the cores while they run side by side.
+    Threads: until the first chunk's tokens exist the GPT has all of this thread's torch threads (nothing else runs
+    yet); it then waits while the first chunk is decoded, also with all threads — both steps set the first-audio
+    latency, and the few tokens it could have made meanwhile matter less. Afterwards its steps run with `gpt_threads`
+    (default: half, at least one) and this thread decodes with the rest, so the two do not oversubscribe the cores
+    while they run side by side.
     """
     import queue
     import threading
@@ -241,10 +243,14 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     dec_n = max(1, total - gpt_n)
     events: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
+    first_decoded = threading.Event()  # set once the first chunk is out (or this generator ends)
+
+    first_chunk = decoder.plan.first + decoder.plan.lookahead  # tokens the first decode waits for
 
     def on_step(step: int) -> None:
-        if step == 0:
-            torch.set_num_threads(gpt_n)  # the prefill (a real matmul) had every thread; one token at a time now
+        if step == first_chunk:
+            first_decoded.wait()  # the first decode has both cores
+            torch.set_num_threads(gpt_n)  # from now on the two share them
         if stop.is_set():
             raise _Stop()
         if cancel is not None:
@@ -259,7 +265,7 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
 
     thread = threading.Thread(target=work, name="gpt-tokens", daemon=True)
     tokens: list[int] = []
-    torch.set_num_threads(dec_n)
+    torch.set_num_threads(total)  # the first chunk's decode runs alone (the GPT waits for it)
     thread.start()
     try:
         while True:
@@ -283,6 +289,9 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
                 if cancel is not None:
                     cancel.check()
                 audio = decoder.push(tokens)
+                if not first_decoded.is_set():
+                    torch.set_num_threads(dec_n)
+                    first_decoded.set()
                 if audio.size:
                     yield audio, False
             if finished is not None:
@@ -290,5 +299,6 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
                 return finished
     finally:
         stop.set()
+        first_decoded.set()
         thread.join()
         torch.set_num_threads(total)
