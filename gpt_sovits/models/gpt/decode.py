@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -36,8 +35,6 @@ PRECISIONS = ("fp32", "bf16", "int8")
 # The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes and, being single-threaded, keeps its speed
 # on a busy machine; bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
 FAST_PRECISION = "int8"
-
-Linear = Callable[[torch.Tensor], torch.Tensor]
 
 
 def onednn_available() -> bool:
@@ -65,18 +62,16 @@ class PackedLinear:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "onednn":
-            attr = "relu" if self.relu else "none"
+            op, attr = torch.ops.mkldnn._linear_pointwise, "relu" if self.relu else "none"  # only built where it exists
             if self.low is None:
-                return _LINEAR_POINTWISE(x, self.weight, self.bias, attr, [], "")
-            return _LINEAR_POINTWISE(x.to(self.low), self.weight, self.bias, attr, [], "").float()
+                return op(x, self.weight, self.bias, attr, [], "")
+            return op(x.to(self.low), self.weight, self.bias, attr, [], "").float()
         if self.kind == "int8":
             op = torch.ops.quantized.linear_relu_dynamic if self.relu else torch.ops.quantized.linear_dynamic
             return op(x, self.weight, True)  # reduce_range=True, as torch's dynamic Linear on fbgemm
         y = F.linear(x, self.weight, self.bias)
         return F.relu(y) if self.relu else y
 
-
-_LINEAR_POINTWISE = torch.ops.mkldnn._linear_pointwise
 
 
 def _onednn_linear(weight: torch.Tensor, bias: torch.Tensor | None, dtype: torch.dtype, relu: bool) -> PackedLinear:

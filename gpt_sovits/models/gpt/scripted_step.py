@@ -3,8 +3,9 @@
 Why: after the weights were packed, a quarter (exact fp32) to a third (int8 fast mode) of a decode step was Python
 calling ~20 small ops per layer — argument parsing, and for fbgemm's packed params boxing a script object on every
 call. The same ops in one scripted function over all layers run without that: measured at v2 size on a 2-core EPYC,
-20.9 → 18.9 ms per token (fp32) and 10.4 → 7.4 ms (int8), with bit-identical hidden states (the ops are the same,
-only who calls them changes; `tests/test_gpt_decode.py` checks identity and upstream's greedy tokens).
+int8 10.4 → 7.4–8.4 ms per token; fp32 20.9 → 18.9 in one in-process comparison, within noise across processes.
+Hidden states are bit-identical (the ops are the same, only who calls them changes; `tests/test_gpt_decode.py` checks
+identity and upstream's greedy tokens).
 
 `torch.jit.script` is deprecated in favour of `torch.compile`, which needs a C++ toolchain at run time; it works in
 the pinned torch. Where it fails (a future torch, an unusual build) `one_position_step` returns None and the caller
@@ -89,7 +90,7 @@ def _scripted(name: str):
             warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
             return torch.jit.script(fn)
     except Exception as err:  # any failure only costs speed: the Python loop is used instead
-        log.info("GPT decode: TorchScript step %s unavailable (%s: %s); using the Python loop", name,
+        log.warning("GPT decode: TorchScript step %s unavailable (%s: %s); using the slower Python loop", name,
                  type(err).__name__, err)
         return None
 

@@ -84,13 +84,15 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     sessions = Sessions(ctx.paths.root / "TEMP" / "webui_infer")  # emptied now: left-overs of earlier runs go
     can_stream = shutil.which("ffmpeg") is not None  # Gradio encodes streamed audio with ffmpeg
     gpt_choices, sovits_choices = _weight_choices(ctx.paths)
+    gpt_default = default_weights(ctx.paths, "gpt", gpt_choices)
+    sovits_default = default_weights(ctx.paths, "sovits", sovits_choices)
 
     with gr.Row():
         gpt = gr.Dropdown([(lab, val) for lab, val in gpt_choices],
-                          value=default_weights(ctx.paths, "gpt", gpt_choices), label=t("GPT weights"), scale=3,
+                          value=gpt_default, label=t("GPT weights"), scale=3,
                           elem_id="gsv-infer-gpt")
         sovits = gr.Dropdown([(lab, val) for lab, val in sovits_choices],
-                             value=default_weights(ctx.paths, "sovits", sovits_choices), label=t("SoVITS weights"),
+                             value=sovits_default, label=t("SoVITS weights"),
                              scale=3, elem_id="gsv-infer-sovits")
         refresh = gr.Button(t("Refresh model lists"), scale=1)
     if not gpt_choices or not sovits_choices:
@@ -172,10 +174,6 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
     if links is not None:
         links.follow("train.finished", [gpt, sovits, ref_exp], after_training)
 
-    gpt_start, sovits_start = gpt_choices, sovits_choices
-    gpt_default = default_weights(ctx.paths, "gpt", gpt_choices)
-    sovits_default = default_weights(ctx.paths, "sovits", sovits_choices)
-
     def on_page_load():
         """A page (re)load lists the weights and experiments written since the WebUI started and chooses the newest.
         Nothing is sent for a list unchanged since start-up (the page already shows it): a value arriving after the
@@ -189,7 +187,7 @@ def build(ctx: UiContext, links: TabLinks | None = None) -> None:
                 return gr.skip()
             return gr.update(choices=choices, value=newest)
 
-        return (listed(g, gpt_start, gpt_default, "gpt"), listed(s_, sovits_start, sovits_default, "sovits"),
+        return (listed(g, gpt_choices, gpt_default, "gpt"), listed(s_, sovits_choices, sovits_default, "sovits"),
                 gr.skip() if exps == experiments else gr.update(choices=exps))
 
     # no inputs: with inputs, gr.on(triggers=None) would also run on every change of them
