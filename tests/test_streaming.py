@@ -72,7 +72,7 @@ def test_chunks_without_context_click_at_the_joins(decode_case):
 
 def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode_case):
     """First audio = GPT time to the first chunk + that chunk's decode: the decode gets the cores to itself (the GPT
-    pauses at that step), later chunks share them with the GPT."""
+    pauses right after the chunk's last token, before its next step's work), later chunks share them with the GPT."""
     model, spec, tokens, phones, noise, _ = decode_case
     plan = plan_for_mode(3)
     real = ChunkedDecoder(model, phones, [spec], plan, noise, noise_scale=0.5)
@@ -91,8 +91,8 @@ def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode
 
     def run_gpt(on_token, on_step):
         for step, token in enumerate(tokens[:40].tolist()):
+            log.append(("step", step, torch.get_num_threads()))  # the step's work comes first, as in T2S.infer
             on_step(step)
-            log.append(("step", step, torch.get_num_threads()))
             on_token(token)
         return "done"
 

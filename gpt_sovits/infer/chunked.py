@@ -230,8 +230,9 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     the GPT within one step and waits for its thread, so the models are free again when `close()` returns.
 
     Threads: until the first chunk's tokens exist the GPT has all of this thread's torch threads (nothing else runs
-    yet); it then waits while the first chunk is decoded, also with all threads — both steps set the first-audio
-    latency, and the few tokens it could have made meanwhile matter less. Afterwards its steps run with `gpt_threads`
+    yet); right after that chunk's last token (before any work on the next) it waits while the chunk is decoded,
+    also with all threads — both set the first-audio latency, and the few tokens it could have made meanwhile
+    matter less. Afterwards its steps run with `gpt_threads`
     (default: half, at least one) and this thread decodes with the rest, so the two do not oversubscribe the cores
     while they run side by side.
     """
@@ -247,10 +248,16 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
 
     first_chunk = decoder.plan.first + decoder.plan.lookahead  # tokens the first decode waits for
 
-    def on_step(step: int) -> None:
-        if step == first_chunk:
-            first_decoded.wait()  # the first decode has both cores
+    produced = [0]
+
+    def on_token(token: int) -> None:
+        events.put(("token", token))
+        produced[0] += 1
+        if produced[0] == first_chunk:  # before the next step's work, not after it: the decode has both cores
+            first_decoded.wait()
             torch.set_num_threads(gpt_n)  # from now on the two share them
+
+    def on_step(step: int) -> None:
         if stop.is_set():
             raise _Stop()
         if cancel is not None:
@@ -259,7 +266,7 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     def work() -> None:
         torch.set_num_threads(total)
         try:
-            events.put(("done", run_gpt(lambda t: events.put(("token", t)), on_step)))
+            events.put(("done", run_gpt(on_token, on_step)))
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
             events.put(("error", e))
 
