@@ -164,9 +164,13 @@ def test_bf16_bert_features_are_close_and_exact_mode_is_unchanged(root):
     from gpt_sovits.models.gpt.quantize import cpu_supports_bf16
     from gpt_sovits.paths import ProjectPaths
 
+    from gpt_sovits.tiny.models import TINY_BERT, write_random_bert
+
     paths = ProjectPaths(root)
-    folder = paths.bert_dir()
-    as_stored = BertFeatureExtractor.from_pretrained(folder).dtype  # the tiny folder, like some upstream ones, is fp16
+    as_stored = BertFeatureExtractor.from_pretrained(paths.bert_dir()).dtype  # the tiny folder, like some upstream
+    # ones, is fp16; the features below come from a 3-layer one, so that a layer still runs after the unused last two
+    # are dropped
+    folder = write_random_bert(root / "bert-3-layers", 7, {**TINY_BERT, "num_hidden_layers": 3}, half=True)
     fp32 = BertFeatureExtractor.from_pretrained(folder, dtype=torch.float32)
     bf16 = BertFeatureExtractor.from_pretrained(folder, dtype=torch.bfloat16)
     assert bf16.dtype == torch.bfloat16 and fp32.dtype == torch.float32
@@ -174,11 +178,24 @@ def test_bf16_bert_features_are_close_and_exact_mode_is_unchanged(root):
     a, b = fp32.char_features(text), bf16.char_features(text)
     assert b.dtype == torch.float32 and a.shape == b.shape
     assert 0 < float((a - b).norm() / a.norm()) <= BERT_BF16_MAX_REL
-    # the encoder-only call gives what upstream's masked-LM call gives
+    # the trimmed encoder gives what upstream's call of the whole masked-LM model gives
+    from transformers import AutoModelForMaskedLM
+
+    whole = {dt: AutoModelForMaskedLM.from_pretrained(str(folder), local_files_only=True, dtype=dt).eval()
+             for dt in (torch.float32, torch.bfloat16)}
+    assert len(fp32.model.base_model.encoder.layer) == whole[torch.float32].config.num_hidden_layers - 2
     with torch.no_grad():
         inputs = fp32.tokenizer(text, return_tensors="pt")
-        full = fp32.model(**inputs, output_hidden_states=True).hidden_states[-3][0, 1:-1]
-    assert torch.equal(a, full)
+        full = {dt: m(**inputs, output_hidden_states=True).hidden_states[-3][0, 1:-1].float()
+                for dt, m in whole.items()}
+    assert torch.equal(a, full[torch.float32])
+    # bf16: the encoder's linears on oneDNN-packed weights compute the same bf16 products as F.linear
+    if cpu_supports_bf16():
+        from gpt_sovits.models.bert import _PackedLinear
+
+        assert any(isinstance(m, _PackedLinear) for m in bf16.model.modules())
+        assert not any(isinstance(m, torch.nn.Linear) for m in bf16.model.base_model.encoder.modules())
+    assert torch.equal(b, full[torch.bfloat16])
 
     pipe = TTSPipeline(paths, device="cpu", fast_cpu=True)
     assert pipe.bert().dtype == (torch.bfloat16 if cpu_supports_bf16() else torch.float32)

@@ -3,6 +3,11 @@
 tokenizer(norm_text) → masked-LM model with all hidden states → hidden_states[-3] (third from last) → drop [CLS] and
 [SEP] → one vector per character → each repeated word2ph[i] times → [hidden, n_phones]. Only zh segments get these;
 other languages use zeros (the caller's job, see text/phones.py).
+
+The last two encoder layers only feed states nobody reads, so they are dropped at load (bit-identical features, ~8 %
+less time and ~100 MB less memory at full size). In the fast CPU mode (bf16) the encoder's linears run on weights
+re-ordered once for oneDNN: the same bf16 products as `F.linear` here (checked bit-identical at full size), about
+twice as fast for the few tokens of a sentence, whose matmuls are bound by reading the weights.
 """
 
 from __future__ import annotations
@@ -15,6 +20,44 @@ import torch
 from gpt_sovits.models.hubert import WEIGHT_FILE_NAMES, check_model_folder
 
 HIDDEN_LAYER = -3
+
+
+class _PackedLinear(torch.nn.Module):
+    """An nn.Linear whose weight oneDNN re-ordered once (CPU, bf16): same inputs and outputs, no re-packing per call."""
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        # plain attributes, not buffers: oneDNN's opaque tensors cannot be moved or copied like ordinary ones
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach().contiguous(), 1)
+        self.bias = None if linear.bias is None else linear.bias.detach().contiguous()
+        self.out_features = linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+def _drop_unused_layers(model: torch.nn.Module) -> None:
+    """Keep the encoder layers up to the one whose output is hidden_states[HIDDEN_LAYER]; the rest are never read."""
+    layers = model.base_model.encoder.layer
+    keep = len(layers) + 1 + HIDDEN_LAYER  # hidden_states = (embeddings, layer 1, ..., layer n)
+    if keep < 0:
+        raise ValueError(f"the BERT has {len(layers)} layers; its features need at least {-HIDDEN_LAYER - 1}")
+    model.base_model.encoder.layer = layers[:keep]
+
+
+def _pack_linears(module: torch.nn.Module) -> int:
+    """Swap every bf16 nn.Linear under `module` for a _PackedLinear; returns how many (0 where oneDNN cannot)."""
+    count = 0
+    for name, child in list(module.named_children()):
+        if isinstance(child, torch.nn.Linear):
+            try:
+                setattr(module, name, _PackedLinear(child))
+                count += 1
+            except (RuntimeError, AttributeError):  # a build or CPU without oneDNN's bf16 linear: keep F.linear
+                return count
+        else:
+            count += _pack_linears(child)
+    return count
 
 
 class BertFeatureExtractor:
@@ -52,7 +95,12 @@ class BertFeatureExtractor:
             model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True)
         else:
             model = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, dtype=dtype)
-        return cls(tokenizer, model, device)
+        _drop_unused_layers(model)
+        extractor = cls(tokenizer, model, device)
+        if extractor.device.type == "cpu" and extractor.dtype == torch.bfloat16 and hasattr(torch.ops.mkldnn,
+                                                                                            "_linear_pointwise"):
+            _pack_linears(model.base_model.encoder)
+        return extractor
 
     @torch.no_grad()
     def char_features(self, norm_text: str) -> torch.Tensor:
@@ -61,8 +109,8 @@ class BertFeatureExtractor:
         inputs = {k: v.to(self.device) for k, v in inputs.items()}
         # the encoder alone (`base_model`): the masked-LM head's 21128-way projection is never used, and skipping it
         # leaves the hidden states bit-identical
-        out = self.model.base_model(**inputs, output_hidden_states=True)
-        return out.hidden_states[HIDDEN_LAYER][0, 1:-1].float().cpu()
+        out = self.model.base_model(**inputs)  # its last layer is the one HIDDEN_LAYER names (see above)
+        return out.last_hidden_state[0, 1:-1].float().cpu()
 
     def phone_features(self, norm_text: str, word2ph: Sequence[int]) -> torch.Tensor:
         """[hidden, sum(word2ph)]: character i's vector repeated word2ph[i] times."""
