@@ -6,7 +6,7 @@ a second thread; oneDNN with weights re-ordered once for M=1 does both. The rest
 `__call__` chains, Dropout calls that do nothing in eval, and attention over a strided slice of a 5-D cache.
 
 `FlatDecoder` reads the weights of a `Text2SemanticDecoder` once into a list of per-layer tuples and runs the same
-layer maths (post-LN, fused QKV, SDPA for many queries, two small matmuls for one) as plain function calls; a step of
+layer maths (post-LN, fused QKV, attention as two matmuls around a softmax) as plain function calls; a step of
 one new position runs all layers in one TorchScript call (scripted_step.py: the same ops, no Python between them).
 Precisions:
   "fp32" — exact mode: the same fp32 maths; results differ from `F.linear` only by fp32 summation order.
