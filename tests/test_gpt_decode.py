@@ -8,6 +8,7 @@ and moves; the thread policy is checked with given durations (no clocks).
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 import torch
@@ -297,6 +298,42 @@ def test_policy_keeps_two_threads_when_light_foreign_load_does_not_hurt_them():
     assert total <= 1.05 * 600 * 12.0
 
 
+def test_prefill_uses_every_thread_unless_other_processes_were_seen_on_the_cores():
+    policy = ThreadPolicy(2)
+    assert policy.choice == 1 and policy.prefill_threads() == 2  # the steps start on one thread, the prefill not
+    for _ in range(5):
+        policy.record(policy.next_threads(), 0.010, idle_cores=0.0, foreign_cores=1.0)
+    assert policy.prefill_threads() == 1  # a neighbour holds a core: a barrier would wait for it
+    for _ in range(5):
+        policy.record(policy.next_threads(), 0.010, idle_cores=1.0, foreign_cores=0.0)
+    assert policy.prefill_threads() == 2
+
+
+def test_governor_steps_aside_when_the_caller_changes_the_threads_mid_decode():
+    """Token-chunk streaming gives a core to the audio decoder during the GPT's decode: the step times after that
+    say nothing about the policy's choice, so they must not reach it (nor may the governor undo the change)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        policy = ThreadPolicy(2)
+        policy.choice, policy.interval = 2, 1000  # as after earlier decodes on an idle machine (no trial due)
+        governor = ThreadGovernor(policy)
+        for _ in range(6):
+            governor.tick()
+        recorded = sum(len(v) for v in policy.samples.values())
+        assert recorded > 0 and torch.get_num_threads() == 2
+        torch.set_num_threads(1)  # the streaming loop's doing
+        for _ in range(40):
+            time.sleep(0.001)
+            governor.tick()
+        assert sum(len(v) for v in policy.samples.values()) == recorded and policy.choice == 2
+        assert torch.get_num_threads() == 1
+        governor.close()
+        assert torch.get_num_threads() == 1  # the caller's last word stands
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_policy_with_one_thread_never_tries_more():
     _, used = simulate(ThreadPolicy(1), lambda n, i: 30.0, 50)
     assert set(used) == {1}
@@ -315,7 +352,9 @@ def test_governor_restores_the_callers_threads_even_when_decoding_fails(packed_g
                              bundle.get("e_gpt_greedy.prompt"), top_k=1, on_step=stop)
         assert torch.get_num_threads() == 2
         governor = ThreadGovernor(ThreadPolicy(2))
-        governor.tick()  # the policy starts on one thread
+        governor.tick()  # the prefill: every thread
+        assert torch.get_num_threads() == 2
+        governor.tick()  # the first steps: the policy starts on one thread
         assert torch.get_num_threads() == 1
         governor.close()
         assert torch.get_num_threads() == 2

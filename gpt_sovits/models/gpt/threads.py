@@ -49,6 +49,7 @@ class ThreadPolicy:
         self.idle: deque[float] = deque(maxlen=4)  # idle cores seen during recent steps on the choice
         self.min_foreign = min_foreign
         self.foreign: deque[float] = deque(maxlen=4)  # cores other processes used during recent steps
+        self.last_foreign: float | None = None  # the latest such reading (kept across switches)
         self.foreign_interval = 4  # steps between trials started by foreign load (doubles when they lose)
         self._foreign_trial = False
         self.choice = 1
@@ -65,6 +66,14 @@ class ThreadPolicy:
     def next_threads(self) -> int:
         """The thread count for the next step."""
         return self._plan[0] if self._plan else self.choice
+
+    def prefill_threads(self) -> int:
+        """The thread count for a prefill (many positions at once): `high` unless other processes were seen using
+        the cores lately. Its matmuls are large enough to use every thread well, unlike the step's GEMVs, whose
+        choice is `next_threads`'; a prefill on one thread would be slower by about the thread count."""
+        if self.last_foreign is not None and self.last_foreign >= self.min_foreign:
+            return 1
+        return self.high
 
     def record(self, threads: int, seconds: float, idle_cores: float | None = None,
                foreign_cores: float | None = None) -> None:
@@ -86,6 +95,7 @@ class ThreadPolicy:
             self.idle.append(idle_cores)
         if foreign_cores is not None:
             self.foreign.append(foreign_cores)
+            self.last_foreign = foreign_cores
         self._since += 1
         if len(self.samples[self.choice]) < 3:
             return
@@ -174,7 +184,10 @@ def core_usage_reader(window: float = 0.05) -> Callable[[], tuple[float, float] 
 class ThreadGovernor:
     """Applies a ThreadPolicy around one decode: `tick()` at the top of every step; `close()` restores the caller.
 
-    The first interval (the prefill, many positions at once) is not a decode step and is not reported.
+    The first interval (the prefill, many positions at once) is not a decode step and is not reported; it runs on
+    the policy's `prefill_threads`. When someone else changes this thread's torch thread count during the decode
+    (token-chunk streaming hands a core to the audio decoder), the governor stops: its step times would no longer
+    say what its choice costs, and feeding them to the policy would skew the next decodes.
     """
 
     def __init__(self, policy: ThreadPolicy | None) -> None:
@@ -188,14 +201,17 @@ class ThreadGovernor:
     def tick(self) -> None:
         if self.policy is None:
             return
+        if torch.get_num_threads() != self._threads:  # set by someone else: theirs from now on
+            self.policy = None
+            self._threads = self.caller_threads = torch.get_num_threads()
+            return
         now = time.perf_counter()
         usage = self.usage() if self.usage is not None else None
         if self._started is not None and self._count > 1:
             idle, foreign = usage if usage is not None else (None, None)
             self.policy.record(self._threads, now - self._started, idle, foreign)
         self._count += 1
-        # the prefill runs on the current choice; decode steps follow the policy's plan
-        wanted = self.policy.next_threads() if self._count > 1 else self.policy.choice
+        wanted = self.policy.next_threads() if self._count > 1 else self.policy.prefill_threads()
         if wanted != self._threads:
             torch.set_num_threads(wanted)
             self._threads = wanted
