@@ -334,6 +334,30 @@ def test_governor_steps_aside_when_the_caller_changes_the_threads_mid_decode():
         torch.set_num_threads(before)
 
 
+def test_governor_stands_aside_when_told_the_caller_took_the_threads():
+    """The same hand-over when the caller's count equals the governor's (so nothing shows it but `taken`): no more
+    step times reach the policy and no trial changes the count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    taken = [False]
+    try:
+        policy = ThreadPolicy(2)  # on one thread, a trial of two due after three steps
+        governor = ThreadGovernor(policy, lambda: taken[0])
+        governor.tick()
+        governor.tick()
+        assert torch.get_num_threads() == 1
+        taken[0] = True
+        for _ in range(40):
+            time.sleep(0.001)
+            governor.tick()
+            assert torch.get_num_threads() == 1
+        assert sum(len(v) for v in policy.samples.values()) == 0 and not policy._trial
+        governor.close()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_policy_with_one_thread_never_tries_more():
     _, used = simulate(ThreadPolicy(1), lambda n, i: 30.0, 50)
     assert set(used) == {1}

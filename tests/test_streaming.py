@@ -89,9 +89,9 @@ def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode
             log.append(("push", len(toks), torch.get_num_threads()))
             return self.inner.push(toks, final)
 
-    def run_gpt(on_token, on_step):
+    def run_gpt(on_token, on_step, threads_taken):
         for step, token in enumerate(tokens[:40].tolist()):
-            log.append(("step", step, torch.get_num_threads()))  # the step's work comes first, as in T2S.infer
+            log.append(("step", step, torch.get_num_threads(), threads_taken()))  # the step's work comes first
             on_step(step)
             on_token(token)
         return "done"
@@ -106,9 +106,11 @@ def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode
     first_push = next(i for i, e in enumerate(log) if e[0] == "push")
     waited_at = plan.first + plan.lookahead
     assert log[first_push][1] == waited_at and log[first_push][2] == 2  # the first chunk, decoded with both threads
-    assert all(e[1] < waited_at for e in log[:first_push] if e[0] == "step")  # no GPT step ran during it
+    before = [e for e in log[:first_push] if e[0] == "step"]
+    assert all(e[1] < waited_at for e in before)  # no GPT step ran during it
+    assert not any(e[3] for e in before)  # until then the GPT's own thread policy decides
     later = [e for e in log[first_push + 1:] if e[0] == "step"]
-    assert later and all(e[2] == 1 for e in later)  # then the GPT runs on one thread beside the decoder
+    assert later and all(e[2] == 1 and e[3] for e in later)  # then one thread beside the decoder, set by interleave
 
 
 def test_plans_for_modes():

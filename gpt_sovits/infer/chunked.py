@@ -224,8 +224,10 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     """Run the GPT in a worker thread and decode chunks here as its tokens arrive; yields (float32 audio, last?)
     pieces, the sentence's last one always (possibly empty).
 
-    `run_gpt(on_token, on_step)` runs one sentence's GPT decoding, calling `on_token(id)` for each kept token and
-    `on_step(step)` every step, and returns its result (the generator's return value, via StopIteration.value).
+    `run_gpt(on_token, on_step, threads_taken)` runs one sentence's GPT decoding, calling `on_token(id)` for each
+    kept token and `on_step(step)` every step, and returns its result (the generator's return value, via
+    StopIteration.value); `threads_taken()` turns True once this function sets the GPT's thread count (the GPT's
+    own thread policy must then stand aside).
     `cancel` (a CancelToken) is checked by the GPT every step and here between chunks. Closing this generator stops
     the GPT within one step and waits for its thread, so the models are free again when `close()` returns.
 
@@ -266,7 +268,7 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     def work() -> None:
         torch.set_num_threads(total)
         try:
-            events.put(("done", run_gpt(on_token, on_step)))
+            events.put(("done", run_gpt(on_token, on_step, first_decoded.is_set)))
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
             events.put(("error", e))
 

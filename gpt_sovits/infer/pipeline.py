@@ -492,9 +492,9 @@ class TTSPipeline:
                                  FrameNoise(model.inter_channels, seed, self.device), req.noise_scale,
                                  sv_embs=[emb for _, emb in references] if self.sovits.needs_sv else None)
 
-        def run_gpt(on_token, on_step):
+        def run_gpt(on_token, on_step, threads_taken):
             return self._infer_gpt(phones, bert, prompt, req, generator, cancel=None, on_token=on_token,
-                                   on_step=on_step)
+                                   on_step=on_step, threads_taken=threads_taken)
 
         pieces = interleave(run_gpt, decoder, cancel)
         done = 0  # tokens whose audio went out
@@ -525,10 +525,11 @@ class TTSPipeline:
     def _infer_gpt(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None, req: TTSRequest,
                    generator: torch.Generator, early_stop_num: int | None = None,
                    cancel: CancelToken | None = None, on_token: Callable[[int], None] | None = None,
-                   on_step: Callable[[int], None] | None = None):
+                   on_step: Callable[[int], None] | None = None, threads_taken: Callable[[], bool] | None = None):
         """GPT decoding of one sentence → `T2SInferResult` (its `pred_semantic` is what upstream decodes).
 
-        `on_step` replaces the default step callback (the cancel check); `on_token` gets each kept token."""
+        `on_step` replaces the default step callback (the cancel check); `on_token` gets each kept token;
+        `threads_taken` see `Text2SemanticDecoder.infer`."""
         if early_stop_num is None:
             early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
 
@@ -543,7 +544,7 @@ class TTSPipeline:
                 None if prompt is None else prompt.to(self.device),
                 top_k=int(req.top_k), top_p=float(req.top_p), temperature=float(req.temperature),
                 repetition_penalty=float(req.repetition_penalty), early_stop_num=early_stop_num, generator=generator,
-                on_step=on_step, on_token=on_token,
+                on_step=on_step, on_token=on_token, threads_taken=threads_taken,
             )
 
     def generate_semantic(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None,

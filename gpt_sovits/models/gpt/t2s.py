@@ -386,6 +386,7 @@ class Text2SemanticDecoder(nn.Module):
         collect_logits: bool = False,
         on_step: Callable[[int], None] | None = None,
         on_token: Callable[[int], None] | None = None,
+        threads_taken: Callable[[], bool] | None = None,
     ) -> T2SInferResult:
         """Autoregressive decoding for one sentence (batch 1), upstream's `infer_panel` semantics.
 
@@ -393,7 +394,8 @@ class Text2SemanticDecoder(nn.Module):
         semantic tokens or None for reference-free mode. Stops when the sample or the argmax of the (penalised)
         logits is EOS (that step's token is dropped), when more than `early_stop_num` tokens were generated
         (-1: off), or after `max_steps` steps. `on_token(id)` is called with each kept token as soon as it is
-        written (token streaming decodes audio while the loop goes on).
+        written (token streaming decodes audio while the loop goes on). `threads_taken()` turning True tells the
+        thread policy that the caller now sets this decode's thread count (threads.ThreadGovernor).
         """
         if phoneme_ids.dim() != 2 or phoneme_ids.size(0) != 1:
             raise ValueError(f"infer expects phoneme_ids of shape [1, N], got {tuple(phoneme_ids.shape)}")
@@ -412,7 +414,7 @@ class Text2SemanticDecoder(nn.Module):
         steps_cap = max_steps if early_stop_num < 0 else min(max_steps, early_stop_num + 1)
         capacity = xy.size(1) + min(steps_cap, 512)  # grows by doubling
         steps = FlatSteps(flat, capacity) if flat is not None else ModuleSteps(self, capacity, xy.dtype, device)
-        governor = ThreadGovernor(self._thread_policy() if flat is not None else None)
+        governor = ThreadGovernor(self._thread_policy() if flat is not None else None, threads_taken)
         mask = prefix_lm_mask(Tx, Tp, device)[None, None]  # [1, 1, L, L]
         tokens = torch.empty(1, Tp + steps_cap, dtype=torch.long, device=device)  # prompt ++ generated, in place
         tokens[:, :Tp] = y

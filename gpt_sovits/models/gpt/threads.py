@@ -185,13 +185,15 @@ class ThreadGovernor:
     """Applies a ThreadPolicy around one decode: `tick()` at the top of every step; `close()` restores the caller.
 
     The first interval (the prefill, many positions at once) is not a decode step and is not reported; it runs on
-    the policy's `prefill_threads`. When someone else changes this thread's torch thread count during the decode
-    (token-chunk streaming hands a core to the audio decoder), the governor stops: its step times would no longer
-    say what its choice costs, and feeding them to the policy would skew the next decodes.
+    the policy's `prefill_threads`. When the caller takes the thread count over during the decode (token-chunk
+    streaming hands a core to the audio decoder: `taken()` turns True) or changes it behind the governor's back,
+    the governor stops: its step times would no longer say what its choice costs, feeding them to the policy would
+    skew the next decodes, and a trial of more threads would compete with the caller's other work.
     """
 
-    def __init__(self, policy: ThreadPolicy | None) -> None:
+    def __init__(self, policy: ThreadPolicy | None, taken: Callable[[], bool] | None = None) -> None:
         self.policy = policy
+        self.taken = taken
         self.usage = core_usage_reader() if policy is not None else None
         self.caller_threads = torch.get_num_threads()
         self._threads = self.caller_threads
@@ -201,8 +203,8 @@ class ThreadGovernor:
     def tick(self) -> None:
         if self.policy is None:
             return
-        if torch.get_num_threads() != self._threads:  # set by someone else: theirs from now on
-            self.policy = None
+        if torch.get_num_threads() != self._threads or (self.taken is not None and self.taken()):
+            self.policy = None  # the caller's from now on
             self._threads = self.caller_threads = torch.get_num_threads()
             return
         now = time.perf_counter()
