@@ -234,9 +234,8 @@ def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int |
     Threads: until the first chunk's tokens exist the GPT has all of this thread's torch threads (nothing else runs
     yet); right after that chunk's last token (before any work on the next) it waits while the chunk is decoded,
     also with all threads — both set the first-audio latency, and the few tokens it could have made meanwhile
-    matter less. Afterwards its steps run with `gpt_threads`
-    (default: half, at least one) and this thread decodes with the rest, so the two do not oversubscribe the cores
-    while they run side by side.
+    matter less. Afterwards its steps run with `gpt_threads` (default: half, at least one) and this thread decodes
+    with the rest, so the two do not oversubscribe the cores while they run side by side.
     """
     import queue
     import threading

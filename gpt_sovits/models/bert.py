@@ -12,6 +12,7 @@ twice as fast for the few tokens of a sentence, whose matmuls are bound by readi
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,8 @@ import torch
 from gpt_sovits.models.hubert import WEIGHT_FILE_NAMES, check_model_folder
 
 HIDDEN_LAYER = -3
+
+log = logging.getLogger(__name__)
 
 
 class _PackedLinear(torch.nn.Module):
@@ -45,19 +48,13 @@ def _drop_unused_layers(model: torch.nn.Module) -> None:
     model.base_model.encoder.layer = layers[:keep]
 
 
-def _pack_linears(module: torch.nn.Module) -> int:
-    """Swap every bf16 nn.Linear under `module` for a _PackedLinear; returns how many (0 where oneDNN cannot)."""
-    count = 0
+def _pack_linears(module: torch.nn.Module) -> None:
+    """Swap every bf16 nn.Linear under `module` for a _PackedLinear (raises where oneDNN cannot pack one)."""
     for name, child in list(module.named_children()):
         if isinstance(child, torch.nn.Linear):
-            try:
-                setattr(module, name, _PackedLinear(child))
-                count += 1
-            except (RuntimeError, AttributeError):  # a build or CPU without oneDNN's bf16 linear: keep F.linear
-                return count
+            setattr(module, name, _PackedLinear(child))
         else:
-            count += _pack_linears(child)
-    return count
+            _pack_linears(child)
 
 
 class BertFeatureExtractor:
@@ -99,7 +96,10 @@ class BertFeatureExtractor:
         extractor = cls(tokenizer, model, device)
         if extractor.device.type == "cpu" and extractor.dtype == torch.bfloat16 and hasattr(torch.ops.mkldnn,
                                                                                             "_linear_pointwise"):
-            _pack_linears(model.base_model.encoder)
+            try:
+                _pack_linears(model.base_model.encoder)
+            except (RuntimeError, AttributeError) as err:  # linears not yet packed keep F.linear: same values, slower
+                log.warning("BERT: oneDNN could not pack its bf16 linears (%s); using the slower F.linear", err)
         return extractor
 
     @torch.no_grad()
