@@ -109,15 +109,17 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    from gpt_sovits.infer.compute import shared
     from gpt_sovits.infer.pipeline import TTSPipeline
     from gpt_sovits.infer.request import TTSRequest
     from gpt_sovits.paths import ProjectPaths
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        build_root(root)
+        compute = shared()  # model building on the pipelines' thread too: this one holds no OpenMP team (compute.py)
+        compute.call(build_root, root)
         if args.full_encoders:
-            use_full_encoders(root)
+            compute.call(use_full_encoders, root)
         ref = reference_clip(root / "ref.wav")
         paths = ProjectPaths(root)
         pipes = {"exact": TTSPipeline(paths, device="cpu")}

@@ -47,6 +47,7 @@ import yaml
 
 from bench.floors import GPT_WEIGHT_MBYTES, machine_line, measure_floors, torch_threads
 from bench.v2_root import CONFIGS, BenchRoot, build_root
+from gpt_sovits.infer.compute import shared as compute_thread
 
 REPO = Path(__file__).resolve().parent.parent
 MODES = {"exact": False, "fast": True}
@@ -237,7 +238,7 @@ def _peak_rss_mib() -> float:
 def rss_child(root_dir: str, mode: str, tiny: bool, threads: int, tokens: int, text: str) -> dict:
     """In a fresh process: load one mode, serve the 10 s request twice; peak RSS and the cold first request."""
     torch.set_num_threads(threads)
-    root = build_root(root_dir, tiny=tiny)
+    root = compute_thread().call(build_root, root_dir, tiny=tiny)
     base = _peak_rss_mib()
     start = time.perf_counter()
     pipe = load_pipeline(root, MODES[mode])
@@ -326,11 +327,12 @@ def run(args: argparse.Namespace) -> dict:
     floor_threads = sorted({1, args.threads})
     load_start = os.getloadavg()[0]
     print(machine_line(), flush=True)
-    floors = measure_floors(floor_threads, 16 if tiny else GPT_WEIGHT_MBYTES, (256,) if tiny else
-                            (1024,) if quick else (1024, 2048), 2 if quick else 5)
+    compute = compute_thread()  # all model work on the pipelines' thread (gpt_sovits/infer/compute.py), none here
+    floors = compute.call(measure_floors, floor_threads, 16 if tiny else GPT_WEIGHT_MBYTES,
+                          (256,) if tiny else (1024,) if quick else (1024, 2048), 2 if quick else 5)
     root_dir = _root_dir(args)
     start = time.perf_counter()
-    root = build_root(root_dir, encoders="full", tiny=tiny)
+    root = compute.call(build_root, root_dir, encoders="full", tiny=tiny)
     print(f"root {root.root} ready in {time.perf_counter() - start:.1f} s", flush=True)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     pipes, load_s = {}, {}
@@ -343,11 +345,11 @@ def run(args: argparse.Namespace) -> dict:
     for m in modes:  # warm-up: lazy encoders, dictionaries, reference caches, kernel selection
         time_e2e(pipes[m], root, text[:8], 5)
         time_gpt(pipes[m], inputs, 4)
-    flops = sovits_flops_per_audio_s(pipes[modes[0]], inputs, specs[modes[0]])
+    flops = compute.call(sovits_flops_per_audio_s, pipes[modes[0]], inputs, specs[modes[0]])
 
     stages = [("gpt", lambda m: time_gpt(pipes[m], inputs, tokens)),
               ("sovits", lambda m: time_sovits(pipes[m], inputs, specs[m])),
-              ("bert", lambda m: time_bert(pipes[m], text)),
+              ("bert", lambda m: compute.call(time_bert, pipes[m], text)),
               ("e2e", lambda m: time_e2e(pipes[m], root, text, e2e_tokens)),
               ("first_audio", lambda m: time_first_audio(pipes[m], root, args.streaming_mode,
                                                            min(tokens, SHORT_SENTENCE_TOKENS)))]
@@ -417,7 +419,7 @@ def memory_report(args: argparse.Namespace) -> dict:
     """Peak RSS of each mode serving the 10 s request twice in a fresh process (what a later change is held to)."""
     tokens = args.tokens or (20 if args.tiny else 250)
     root_dir = _root_dir(args)
-    build_root(root_dir, tiny=args.tiny)
+    compute_thread().call(build_root, root_dir, tiny=args.tiny)
     return {
         "schema": 1, "kind": "peak_rss",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

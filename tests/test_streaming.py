@@ -3,6 +3,8 @@ same tokens, the pipeline's chunks, mode 1 unchanged, cancellation and closing m
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -72,11 +74,15 @@ def test_chunks_without_context_click_at_the_joins(decode_case):
 
 def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode_case):
     """First audio = GPT time to the first chunk + that chunk's decode: the decode gets the cores to itself (the GPT
-    pauses right after the chunk's last token, before its next step's work), later chunks share them with the GPT."""
+    pauses right after the chunk's last token, before its next step's work) and runs on the GPT's own thread (one
+    OpenMP team, compute.py); later chunks share the cores with the GPT, on a helper thread with one torch thread."""
+    import threading
+
     model, spec, tokens, phones, noise, _ = decode_case
     plan = plan_for_mode(3)
     real = ChunkedDecoder(model, phones, [spec], plan, noise, noise_scale=0.5)
-    log: list[tuple[str, int, int]] = []
+    log: list[tuple] = []
+    here = threading.get_ident()
 
     class Logged:  # the real decoder, with its pushes written into the shared log
         def __init__(self, inner):
@@ -86,7 +92,7 @@ def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode
             return self.inner.ready(n)
 
         def push(self, toks, final=False):
-            log.append(("push", len(toks), torch.get_num_threads()))
+            log.append(("push", len(toks), torch.get_num_threads(), threading.get_ident() == here, final))
             return self.inner.push(toks, final)
 
     def run_gpt(on_token, on_step, threads_taken):
@@ -94,23 +100,57 @@ def test_the_gpt_waits_while_the_first_chunk_is_decoded_with_every_thread(decode
             log.append(("step", step, torch.get_num_threads(), threads_taken()))  # the step's work comes first
             on_step(step)
             on_token(token)
+            time.sleep(0.01)  # a step takes time: the helper decodes meanwhile
         return "done"
 
     before = torch.get_num_threads()
     torch.set_num_threads(2)
+    pieces: list = []
     try:
-        pieces = list(interleave(run_gpt, Logged(real)))
+        assert interleave(run_gpt, Logged(real), lambda audio, last: pieces.append((audio, last))) == "done"
+        assert torch.get_num_threads() == 2  # the caller's count is back
     finally:
         torch.set_num_threads(before)
     assert pieces[-1][1] and sum(len(p) for p, _ in pieces) == 40 * real.samples_per_token
-    first_push = next(i for i, e in enumerate(log) if e[0] == "push")
+    assert [last for _, last in pieces].count(True) == 1
+    pushes = [e for e in log if e[0] == "push"]
+    first_push = log.index(pushes[0])
     waited_at = plan.first + plan.lookahead
-    assert log[first_push][1] == waited_at and log[first_push][2] == 2  # the first chunk, decoded with both threads
+    assert pushes[0][1:4] == (waited_at, 2, True)  # the first chunk, with both threads, on the GPT's thread
     before = [e for e in log[:first_push] if e[0] == "step"]
     assert all(e[1] < waited_at for e in before)  # no GPT step ran during it
     assert not any(e[3] for e in before)  # until then the GPT's own thread policy decides
     later = [e for e in log[first_push + 1:] if e[0] == "step"]
     assert later and all(e[2] == 1 and e[3] for e in later)  # then one thread beside the decoder, set by interleave
+    helper = [e for e in pushes[1:] if not e[4] and not e[3]]
+    assert helper and all(e[2] == 1 for e in helper)  # later chunks: the helper thread, one torch thread
+    assert pushes[-1][4] and pushes[-1][3] and pushes[-1][2] == 2  # the end: back here with both threads
+
+
+def test_an_error_in_the_chunk_decoder_stops_the_gpt(decode_case):
+    """A reader that left makes `emit` raise in the helper thread: the GPT stops at its next step with that error."""
+    model, spec, tokens, phones, noise, _ = decode_case
+    decoder = ChunkedDecoder(model, phones, [spec], plan_for_mode(3), noise, noise_scale=0.5)
+    steps: list[int] = []
+
+    class Gone(Exception):
+        pass
+
+    def emit(audio, last):
+        if decoder.chunks > 1:  # the first piece went out (on the GPT's thread); the next one fails
+            raise Gone()
+
+    def run_gpt(on_token, on_step, threads_taken):
+        for step, token in enumerate(tokens.tolist() * 10):
+            on_step(step)
+            steps.append(step)
+            on_token(token)
+            time.sleep(0.002)  # a GPT step takes time: the helper decodes meanwhile
+        return "done"
+
+    with pytest.raises(Gone):
+        interleave(run_gpt, decoder, emit)
+    assert len(steps) < len(tokens) * 10  # stopped early
 
 
 def test_plans_for_modes():

@@ -57,3 +57,18 @@ class CancelToken:
         """Sleep up to `seconds`, waking early when cancelled; True if cancelled."""
         self._event.wait(seconds)
         return self.cancelled
+
+
+class AnyCancel:
+    """Several tokens checked as one (a request's own token and the one its reader cancels by leaving)."""
+
+    def __init__(self, *tokens: CancelToken | None):
+        self.tokens = [t for t in tokens if t is not None]
+
+    @property
+    def cancelled(self) -> bool:
+        return any(t.cancelled for t in self.tokens)
+
+    def check(self) -> None:
+        for token in self.tokens:
+            token.check()

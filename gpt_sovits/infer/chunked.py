@@ -216,97 +216,88 @@ class ChunkedDecoder:
         return wave[0, 0].float().cpu().numpy()
 
 
-class _Stop(Exception):
-    """Raised inside the GPT thread when the consumer has gone (the stream was closed)."""
+def interleave(run_gpt, decoder: ChunkedDecoder, emit, cancel=None, gpt_threads: int | None = None):
+    """Run one sentence's GPT on this thread and decode its token chunks as they come; `emit(audio, last)` gets each
+    piece of float32 audio in order, the sentence's last one always (possibly empty). Returns `run_gpt`'s result.
 
+    `run_gpt(on_token, on_step, threads_taken)` runs the GPT decoding, calling `on_token(id)` for each kept token and
+    `on_step(step)` every step; `threads_taken()` turns True once this function sets the GPT's thread count (the
+    GPT's own thread policy must then stand aside). `cancel` (a CancelToken) is checked at every step and between
+    chunks; an error in `emit` (a reader that left) stops the GPT within one step as well.
 
-def interleave(run_gpt, decoder: ChunkedDecoder, cancel=None, gpt_threads: int | None = None):
-    """Run the GPT in a worker thread and decode chunks here as its tokens arrive; yields (float32 audio, last?)
-    pieces, the sentence's last one always (possibly empty).
-
-    `run_gpt(on_token, on_step, threads_taken)` runs one sentence's GPT decoding, calling `on_token(id)` for each
-    kept token and `on_step(step)` every step, and returns its result (the generator's return value, via
-    StopIteration.value); `threads_taken()` turns True once this function sets the GPT's thread count (the GPT's
-    own thread policy must then stand aside).
-    `cancel` (a CancelToken) is checked by the GPT every step and here between chunks. Closing this generator stops
-    the GPT within one step and waits for its thread, so the models are free again when `close()` returns.
-
-    Threads: until the first chunk's tokens exist the GPT has all of this thread's torch threads (nothing else runs
-    yet); right after that chunk's last token (before any work on the next) it waits while the chunk is decoded,
-    also with all threads — both set the first-audio latency, and the few tokens it could have made meanwhile
-    matter less. Afterwards its steps run with `gpt_threads` (default: half, at least one) and this thread decodes
-    with the rest, so the two do not oversubscribe the cores while they run side by side.
+    Threads: until the first chunk's tokens exist the GPT has all of this thread's torch threads. The first chunk is
+    decoded right here, inside the token callback that completes it, with all threads (the GPT is paused by
+    construction): both set the first-audio latency. Then the GPT goes on with `gpt_threads` (default: half, at
+    least one) while a helper thread decodes the later chunks with the rest, one thread in practice, which needs no
+    OpenMP team of its own (see compute.py for why a second team costs every operator). When the GPT ends, the
+    helper stops after the chunk in hand and the rest is decoded here with all threads again.
     """
-    import queue
     import threading
 
     total = torch.get_num_threads()
     gpt_n = max(1, total // 2) if gpt_threads is None else max(1, int(gpt_threads))
     dec_n = max(1, total - gpt_n)
-    events: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-    first_decoded = threading.Event()  # set once the first chunk is out (or this generator ends)
+    tokens: list[int] = []
+    changed = threading.Condition()
+    state = {"taken": False, "done": False, "error": None}
+    helpers: list[threading.Thread] = []
 
-    first_chunk = decoder.plan.first + decoder.plan.lookahead  # tokens the first decode waits for
-
-    produced = [0]
+    def decode_later_chunks() -> None:
+        torch.get_num_threads()  # torch sets a new thread's count on its first query; ours comes after
+        torch.set_num_threads(dec_n)
+        try:
+            while True:
+                with changed:
+                    while not state["done"] and not decoder.ready(len(tokens)):
+                        changed.wait()
+                    if state["done"]:
+                        return  # the caller decodes the rest with every thread
+                    so_far = list(tokens)
+                if cancel is not None:
+                    cancel.check()
+                audio = decoder.push(so_far)
+                if audio.size:
+                    emit(audio, False)
+        except BaseException as e:  # noqa: BLE001 - raised in the GPT's next step
+            state["error"] = e
 
     def on_token(token: int) -> None:
-        events.put(("token", token))
-        produced[0] += 1
-        if produced[0] == first_chunk:  # before the next step's work, not after it: the decode has both cores
-            first_decoded.wait()
-            torch.set_num_threads(gpt_n)  # from now on the two share them
+        with changed:
+            tokens.append(token)
+            changed.notify()
+        if not helpers and decoder.ready(len(tokens)):  # the first chunk: the GPT waits while it is decoded
+            state["taken"] = True
+            torch.set_num_threads(total)
+            audio = decoder.push(tokens)
+            if audio.size:
+                emit(audio, False)
+            torch.set_num_threads(gpt_n)  # from now on the GPT and the helper share the cores
+            helper = threading.Thread(target=decode_later_chunks, name="chunk-decoder", daemon=True)
+            helpers.append(helper)
+            helper.start()
 
     def on_step(step: int) -> None:
-        if stop.is_set():
-            raise _Stop()
+        if state["error"] is not None:
+            raise state["error"]
         if cancel is not None:
             cancel.check()
 
-    def work() -> None:
-        torch.set_num_threads(total)
-        try:
-            events.put(("done", run_gpt(on_token, on_step, first_decoded.is_set)))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which re-raises it
-            events.put(("error", e))
-
-    thread = threading.Thread(target=work, name="gpt-tokens", daemon=True)
-    tokens: list[int] = []
-    torch.set_num_threads(total)  # the first chunk's decode runs alone (the GPT waits for it)
-    thread.start()
     try:
-        while True:
-            kind, value = events.get()
-            finished = None
-            while True:  # take everything already waiting, so a lagging decoder catches up in one chunk
-                if kind == "token":
-                    tokens.append(value)
-                elif kind == "error":
-                    if isinstance(value, _Stop):
-                        return None
-                    raise value
-                else:
-                    finished = value
-                    break
-                try:
-                    kind, value = events.get_nowait()
-                except queue.Empty:
-                    break
-            while decoder.ready(len(tokens)):
-                if cancel is not None:
-                    cancel.check()
-                audio = decoder.push(tokens)
-                if not first_decoded.is_set():
-                    torch.set_num_threads(dec_n)
-                    first_decoded.set()
-                if audio.size:
-                    yield audio, False
-            if finished is not None:
-                yield decoder.push(tokens, final=True), True  # always, even empty: it ends the sentence
-                return finished
+        result = run_gpt(on_token, on_step, lambda: state["taken"])
     finally:
-        stop.set()
-        first_decoded.set()
-        thread.join()
+        with changed:
+            state["done"] = True
+            changed.notify()
+        for helper in helpers:
+            helper.join()
         torch.set_num_threads(total)
+    if state["error"] is not None:
+        raise state["error"]
+    while decoder.ready(len(tokens)):  # chunks the helper had not reached, then the end
+        if cancel is not None:
+            cancel.check()
+        audio = decoder.push(tokens)
+        if audio.size:
+            emit(audio, False)
+    emit(decoder.push(tokens, final=True), True)
+    return result

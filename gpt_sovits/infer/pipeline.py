@@ -27,7 +27,8 @@ import torch
 
 from gpt_sovits.audio.io import load_audio
 from gpt_sovits.infer.hooks import RunHooks
-from gpt_sovits.infer.cancel import CHECK_EVERY_STEPS, CancelToken
+from gpt_sovits.infer.cancel import CHECK_EVERY_STEPS, AnyCancel, CancelToken
+from gpt_sovits.infer.compute import ComputeThread, on_compute_thread, shared
 from gpt_sovits.infer.request import REF_MAX_SECONDS, REF_MIN_SECONDS, RequestError, TTSRequest
 from gpt_sovits.infer.speakable import is_speakable, nothing_to_say_message
 from gpt_sovits.memory import release_freed_memory
@@ -116,15 +117,18 @@ class _LRU(OrderedDict):
 class TTSPipeline:
     """Holds the loaded models and the reference caches; `synthesize`/`stream` serve one request at a time.
 
-    Thread-safe: a lock serialises requests (the models are not re-entrant and one CPU has no room for two). It is a
-    plain Lock, not an RLock, because a streamed response may be finished (and the lock released) by another thread.
+    Thread-safe: the model work (loading weights, requests) runs on one compute thread (compute.py) in the order it
+    was asked for, whichever thread asks, and a lock serialises requests besides (the models are not re-entrant and
+    one CPU has no room for two).
     """
 
     def __init__(self, paths: ProjectPaths, device: str | None = None, half: bool | None = None,
-                 fast_cpu: bool = False):
+                 fast_cpu: bool = False, compute: ComputeThread | None = None):
         """`half`: fp16 models (default on CUDA, as upstream). `fast_cpu`: on a CPU, an int8 GPT and a bf16 SoVITS
         decoder (where the CPU has bf16 instructions): about twice as fast, not bit-exact with upstream. Without it
-        a CPU GPT still runs the packed fp32 path (models/gpt/decode.py), which keeps upstream's tokens."""
+        a CPU GPT still runs the packed fp32 path (models/gpt/decode.py), which keeps upstream's tokens.
+        `compute`: the thread the model work runs on (default: the process's shared one)."""
+        self.compute = compute if compute is not None else shared()
         self.paths = paths
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.half = bool(half) if half is not None else self.device.type == "cuda"
@@ -144,6 +148,7 @@ class TTSPipeline:
         self._prompt_text = _LRU(16)  # (text, lang, version) -> (phones, bert)
 
     # ---- models -------------------------------------------------------------------------------------------------
+    @on_compute_thread
     def load_gpt(self, path: str | Path) -> None:
         from gpt_sovits.models.checkpoints import load_gpt
 
@@ -177,6 +182,7 @@ class TTSPipeline:
         if self.gpt_path is not None:
             self.load_gpt(self.gpt_path)
 
+    @on_compute_thread
     def load_sovits(self, path: str | Path) -> None:
         path = Path(path)
         if not path.is_file():
@@ -291,6 +297,7 @@ class TTSPipeline:
             return make()  # observed: computed afresh so the intermediates are reported
         return self._prompt_tokens.get_or((str(self.sovits_path), digest, int(silence)), make)
 
+    @on_compute_thread
     def reference(self, ref_path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:
         """A reference's linear spectrogram ``[1, 1025, T]`` (upstream's get_spepc: sinc resampling, peak limit) and,
         for v2Pro/v2ProPlus, its SV embedding ``[1, 20480]`` of the same wave at 16 kHz; cached per file content."""
@@ -402,7 +409,18 @@ class TTSPipeline:
         `req.streaming_mode` 2/3: each sentence comes in token chunks decoded while the GPT runs (see chunked.py);
         with `hooks` (a replay needs the sentence-level noise) or a speed other than 1 sentences are whole as in
         modes 0/1.
+
+        The work runs on the compute thread (compute.py), ahead of a slow reader; closing this iterator stops it
+        within one GPT step (or one decode) and returns once the models are free.
         """
+        return self.compute.produce(lambda emit, gone: self._produce(req, emit, AnyCancel(gone, cancel), gone,
+                                                                     on_seed, hooks, cancel))
+
+    def _produce(self, req: TTSRequest, emit: Callable[[SentenceAudio], None], stop: AnyCancel, gone: CancelToken,
+                 on_seed: Callable[[int], None] | None, hooks: RunHooks | None,
+                 cancel: CancelToken | None) -> None:
+        """`stream`'s work, on the compute thread: each sentence (or chunk) goes to `emit`. `stop` is checked between
+        sentences and chunks, `gone` (the reader left) at every GPT step, `cancel` every few dozen."""
         from gpt_sovits.infer.chunked import plan_for_mode
 
         plan = plan_for_mode(req.streaming_mode, req.overlap_length, req.min_chunk_length, req.fixed_length_chunk)
@@ -442,8 +460,7 @@ class TTSPipeline:
             pause = np.zeros(int(SAMPLE_RATE * float(req.fragment_interval)), np.float32)
             spoken = 0
             for index, piece in enumerate(pieces):
-                if cancel is not None:
-                    cancel.check()
+                stop.check()
                 result = self._phones_and_bert(piece, req.text_lang, hooks, lexicon)
                 phones2, bert2 = result.phones, result.bert
                 if not is_speakable(phones2, self.version):
@@ -453,11 +470,11 @@ class TTSPipeline:
                 bert = (torch.cat([bert1, bert2], dim=1) if bert1 is not None else bert2)[None]
                 if plan is not None:
                     target = torch.tensor([list(phones2)], dtype=torch.long)
-                    yield from self._stream_chunks(index, piece, phones, bert, prompt, target, references, req,
-                                                   generator, seed + index, plan, pause, cancel)
+                    self._stream_chunks(index, piece, phones, bert, prompt, target, references, req,
+                                        generator, seed + index, plan, pause, stop, emit)
                     continue
                 gpt = self._infer_gpt(phones, bert, prompt, req, generator,
-                                      hooks.early_stop_num if hooks is not None else None, cancel)
+                                      hooks.early_stop_num if hooks is not None else None, cancel, gone=gone)
                 tokens = gpt.pred_semantic[None]  # [1, 1, T]
                 target = torch.tensor([list(phones2)], dtype=torch.long)
                 audio = self.decode_semantic(tokens, target, refer_specs, req.noise_scale, req.speed_factor,
@@ -474,15 +491,15 @@ class TTSPipeline:
                 out = np.concatenate([audio, pause])
                 # Upstream's conversion: scale by 32767 and truncate toward zero (no rounding; the guard above
                 # keeps |x| <= 1, so no wrap-around).
-                yield SentenceAudio(index, piece, (out * 32767.0).astype(np.int16), int(tokens.shape[-1]))
+                emit(SentenceAudio(index, piece, (out * 32767.0).astype(np.int16), int(tokens.shape[-1])))
             if not spoken:
                 raise RequestError(nothing_to_say_message(req.text, req.text_lang))
 
     def _stream_chunks(self, index: int, piece: str, phones: torch.Tensor, bert: torch.Tensor,
                        prompt: torch.Tensor | None, target: torch.Tensor, references, req: TTSRequest,
-                       generator: torch.Generator, seed: int, plan, pause: np.ndarray,
-                       cancel: CancelToken | None) -> Iterator[SentenceAudio]:
-        """One sentence in token chunks: the GPT runs in a worker thread, chunks are decoded here as they fill."""
+                       generator: torch.Generator, seed: int, plan, pause: np.ndarray, stop: AnyCancel,
+                       emit: Callable[[SentenceAudio], None]) -> None:
+        """One sentence in token chunks: the GPT runs here, chunks are decoded as they fill (chunked.interleave)."""
         from gpt_sovits.infer.chunked import ChunkedDecoder, FrameNoise, interleave
 
         self._sovits_for_mode()
@@ -496,14 +513,13 @@ class TTSPipeline:
             return self._infer_gpt(phones, bert, prompt, req, generator, cancel=None, on_token=on_token,
                                    on_step=on_step, threads_taken=threads_taken)
 
-        pieces = interleave(run_gpt, decoder, cancel)
-        done = 0  # tokens whose audio went out
-        try:
-            for audio, last in pieces:  # each piece goes out at once: the first one is the first audio
-                tokens, done = decoder.emitted - done, decoder.emitted
-                yield self._chunk_audio(index, piece, np.concatenate([audio, pause]) if last else audio, tokens, last)
-        finally:
-            pieces.close()
+        done = [0]  # tokens whose audio went out
+
+        def emit_chunk(audio: np.ndarray, last: bool) -> None:  # each piece goes out at once: the first audio
+            tokens, done[0] = decoder.emitted - done[0], decoder.emitted
+            emit(self._chunk_audio(index, piece, np.concatenate([audio, pause]) if last else audio, tokens, last))
+
+        interleave(run_gpt, decoder, emit_chunk, stop)
 
     @staticmethod
     def _chunk_audio(index: int, piece: str, audio: np.ndarray, tokens: int, last: bool) -> SentenceAudio:
@@ -525,16 +541,19 @@ class TTSPipeline:
     def _infer_gpt(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None, req: TTSRequest,
                    generator: torch.Generator, early_stop_num: int | None = None,
                    cancel: CancelToken | None = None, on_token: Callable[[int], None] | None = None,
-                   on_step: Callable[[int], None] | None = None, threads_taken: Callable[[], bool] | None = None):
+                   on_step: Callable[[int], None] | None = None, threads_taken: Callable[[], bool] | None = None,
+                   gone: CancelToken | None = None):
         """GPT decoding of one sentence → `T2SInferResult` (its `pred_semantic` is what upstream decodes).
 
-        `on_step` replaces the default step callback (the cancel check); `on_token` gets each kept token;
-        `threads_taken` see `Text2SemanticDecoder.infer`."""
+        `on_step` replaces the default step callback (`gone` checked every step, `cancel` every few dozen);
+        `on_token` gets each kept token; `threads_taken` see `Text2SemanticDecoder.infer`."""
         if early_stop_num is None:
             early_stop_num = HZ * int(self.gpt.config.get("data", {}).get("max_sec", 54))
 
         if on_step is None:
             def on_step(step: int) -> None:
+                if gone is not None:
+                    gone.check()
                 if cancel is not None and step % CHECK_EVERY_STEPS == 0:
                     cancel.check()
 
@@ -547,6 +566,7 @@ class TTSPipeline:
                 on_step=on_step, on_token=on_token, threads_taken=threads_taken,
             )
 
+    @on_compute_thread
     def generate_semantic(self, phones: torch.Tensor, bert: torch.Tensor, prompt: torch.Tensor | None,
                           req: TTSRequest, generator: torch.Generator,
                           early_stop_num: int | None = None, cancel: CancelToken | None = None) -> torch.Tensor:
@@ -564,6 +584,7 @@ class TTSPipeline:
         if precision in ("fp32", "bf16") and precision != self._sovits_precision() and self.sovits_path is not None:
             self.sovits = self._read_sovits(self.sovits_path)
 
+    @on_compute_thread
     def decode_semantic(self, tokens: torch.Tensor, phones: torch.Tensor, refer_specs: list[torch.Tensor],
                         noise_scale: float, speed: float, seed: int, noise: torch.Tensor | None = None,
                         sv_embs: list[torch.Tensor] | None = None) -> np.ndarray:
