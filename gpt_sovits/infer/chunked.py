@@ -126,7 +126,7 @@ class ChunkedDecoder:
     """Decodes one sentence's tokens chunk by chunk; `push` returns the audio that became final (float32, 32 kHz).
 
     Holds the sentence's phones, its timbre vector (computed once) and the emit position. Not thread-safe: one
-    sentence, one caller.
+    sentence, one caller at a time (`interleave` hands it from thread to thread, never to two at once).
     """
 
     def __init__(self, model, phones: torch.Tensor, refer_specs: list[torch.Tensor], plan: ChunkPlan,

@@ -11,6 +11,11 @@ So the models run here only: `call` for one piece of work (loading weights), `pr
 sentences or chunks). Work runs in the order it was submitted, with the torch thread count of the thread that
 submitted it. Helpers that run beside it (the audio decoder of token streaming) use one torch thread, which needs
 no team. One instance serves the whole process (`shared`): the teams are a process-wide resource.
+
+Any other long-lived thread that runs one multi-threaded torch operation (even a large `torch.randn`) gets a team
+and brings the slowdown back for the rest of the process: a benchmark whose main thread drew its random inputs
+measured the exact GPT at 42 ms/token instead of 23. Work of our own that is not a pipeline method goes through
+`call` too (the benchmarks do).
 """
 
 from __future__ import annotations
