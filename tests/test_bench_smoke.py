@@ -68,3 +68,20 @@ def test_every_bench_script_says_how_to_run_it():
             continue
         module = importlib.import_module(f"bench.{script.stem}")
         assert module.__doc__ and "python " in module.__doc__, f"{script.name} has no usage line in its docstring"
+
+
+def test_bench_gpu_static_step_computes_what_the_module_path_does(tmp_path):
+    """bench/bench_gpu.py's static-shape decode step (the one it captures in a CUDA graph on a GPU) must be the same
+    computation as the pipeline's module path: on a CPU in fp32, every greedy token and the logits agree. The CUDA
+    graph row says plainly that it was not measured."""
+    from bench import bench_gpu
+
+    path = tmp_path / "gpu.json"
+    assert bench_gpu.main(["--device", "cpu", "--dtypes", "fp32", "--tiny", "--tokens", "24", "--repeats", "1",
+                           "--no-train", "--no-pipeline", "--json", str(path)]) == 0
+    row = json.loads(path.read_text(encoding="utf-8"))["gpt"]["fp32"]
+    check = row["static_vs_module"]
+    assert check["compared"] >= 24 and check["agree_before_first_difference"] == check["compared"]
+    assert check["logits_max_abs_diff"] < 1e-4
+    assert row["module_ms_per_token"] > 0 and row["static_ms_per_token"] > 0
+    assert row["graph_ms_per_token"] is None and "not measured" in row["graph_note"]
