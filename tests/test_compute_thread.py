@@ -127,3 +127,44 @@ def test_requests_from_any_thread_run_the_models_on_the_pipelines_compute_thread
         handle.remove()
     assert len(results) == 3 and all(r.tobytes() == results[0].tobytes() for r in results)
     assert len(callers) == 3 and len(seen) == 1 and not (seen & callers)
+
+
+def test_submitted_work_runs_in_the_background_and_a_failure_is_only_logged(caplog):
+    compute = ComputeThread(name="test-compute")
+    gate = threading.Event()
+    done: list[str] = []
+    compute.submit(gate.wait)  # holds the thread until the test opens the gate: submit must not wait for it
+    compute.submit(lambda: 1 / 0)
+    compute.submit(done.append, "after the failure")
+    assert done == []
+    gate.set()
+    with caplog.at_level("WARNING"):
+        assert compute.call(lambda: "barrier") == "barrier"  # runs after everything submitted before it
+    assert done == ["after the failure"]
+    assert any("failed" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_preload_encoders_loads_hubert_and_bert_before_the_first_request(root):
+    """A server calls `preload_encoders` at start: the encoders load on the compute thread in the background."""
+    from gpt_sovits.infer.pipeline import TTSPipeline
+    from gpt_sovits.paths import ProjectPaths
+
+    paths = ProjectPaths(root)
+    pipe = TTSPipeline(paths, device="cpu")
+    pipe.load_sovits(paths.pretrained_sovits_g("v2"))
+    assert pipe.encoders_loaded() == {"hubert": False, "bert": False, "sv": False}
+    pipe.preload_encoders()
+    pipe.compute.call(lambda: None)  # work queued after the preload runs after it
+    assert pipe.encoders_loaded() == {"hubert": True, "bert": True, "sv": False}  # v2 weights need no SV model
+
+
+def test_preload_with_a_missing_encoder_only_logs(tmp_path, caplog):
+    from gpt_sovits.infer.pipeline import TTSPipeline
+    from gpt_sovits.paths import ProjectPaths
+
+    pipe = TTSPipeline(ProjectPaths(tmp_path), device="cpu")  # an empty project: no pretrained models at all
+    with caplog.at_level("INFO", logger="gpt_sovits.infer.pipeline"):
+        pipe.preload_encoders()
+        pipe.compute.call(lambda: None)
+    assert pipe.encoders_loaded() == {"hubert": False, "bert": False, "sv": False}
+    assert any("not preloaded" in r.getMessage() and "HuBERT" in r.getMessage() for r in caplog.records)

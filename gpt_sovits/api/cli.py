@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    pipeline.preload_encoders()  # HuBERT and BERT load while the server starts, not in the first request
 
     server: uvicorn.Server | None = None
 

@@ -21,6 +21,7 @@ measured the exact GPT at 42 ms/token instead of 23. Work of our own that is not
 from __future__ import annotations
 
 import functools
+import logging
 import queue
 import threading
 from typing import Any, Callable, Iterator, TypeVar
@@ -30,6 +31,7 @@ import torch
 from gpt_sovits.infer.cancel import CancelToken
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class ComputeThread:
@@ -83,6 +85,22 @@ class ComputeThread:
         if box[1] is not None:
             raise box[1]
         return box[0]
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue `fn(*args, **kwargs)` on the compute thread and return at once (background work such as preloading
+        models). An error is logged, not raised: whoever needs the result meets it again and reports it."""
+        threads = torch.get_num_threads()
+
+        def job() -> None:
+            try:
+                self._with_threads(threads, lambda: fn(*args, **kwargs))
+            except Exception:  # noqa: BLE001 - background work: logged, the thread goes on
+                log.warning("background work %s failed", getattr(fn, "__qualname__", fn), exc_info=True)
+
+        if self.on_thread():
+            job()
+        else:
+            self._submit(job)
 
     def produce(self, body: Callable[[Callable[[T], None], CancelToken], None]) -> Iterator[T]:
         """Run `body(emit, gone)` on the compute thread and yield here each item it passes to `emit`, as it comes.

@@ -265,6 +265,26 @@ class TTSPipeline:
             release_freed_memory()
         return self._bert
 
+    def preload_encoders(self) -> None:
+        """Load HuBERT and BERT (and the speaker-verification model for v2Pro weights) in the background on the
+        compute thread, so that the first request does not wait for them (a server calls this at start). A missing
+        model is only logged here: the request that needs it says which file goes where."""
+        self.compute.submit(self._load_encoders)
+
+    def _load_encoders(self) -> None:
+        loaders = [self.hubert, self.bert]
+        if self.sovits is not None and self.sovits.needs_sv:
+            loaders.append(self.sv_encoder)
+        for load in loaders:
+            try:
+                load()
+            except ModelMissingError as e:
+                log.info("not preloaded: %s", e)
+
+    def encoders_loaded(self) -> dict[str, bool]:
+        """Which of the lazily loaded encoders are in memory now."""
+        return {"hubert": self._hubert is not None, "bert": self._bert is not None, "sv": self._sv is not None}
+
     def _require_models(self) -> None:
         if self.gpt is None:
             raise ModelMissingError("No GPT weights loaded: choose a GPT model (weights/GPT_weights_v2/*.ckpt or the "
