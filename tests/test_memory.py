@@ -42,3 +42,46 @@ def test_freed_heap_blocks_leave_the_resident_set():
     trimmed, before, after = out[0] == "True", float(out[1]), float(out[2])
     assert trimmed, "glibc's malloc_trim should be found on this Linux"
     assert before - after > 150, f"RSS {before:.0f} MiB before, {after:.0f} MiB after release_freed_memory()"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs glibc's mallopt and malloc_info")
+@pytest.mark.parametrize("share", [True, False])
+def test_after_share_one_heap_a_new_thread_allocates_from_the_existing_heap(share):
+    # glibc's malloc_info lists one <heap> per arena; a thread that allocates gets an arena of its own unless the
+    # process is limited to one (share_one_heap), which the compute thread relies on (memory.py says why).
+    script = textwrap.dedent(f"""
+        import ctypes, os, tempfile, threading
+        from gpt_sovits.memory import share_one_heap
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        libc.malloc.restype = ctypes.c_void_p
+        libc.free.argtypes = [ctypes.c_void_p]
+
+        def heaps():
+            path = tempfile.mktemp()
+            fp = libc.fopen(path.encode(), b"w")
+            libc.malloc_info(0, fp)
+            libc.fclose(fp)
+            text = open(path).read()
+            os.unlink(path)
+            return text.count("<heap nr=")
+
+        took = share_one_heap() if {share} else None
+        def work():
+            blocks = [libc.malloc(50_000) for _ in range(100)]
+            for b in blocks:
+                libc.free(b)
+        thread = threading.Thread(target=work)
+        thread.start()
+        thread.join()
+        print(took, heaps())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    if share:
+        assert out == ["True", "1"]
+    else:
+        assert int(out[1]) >= 2

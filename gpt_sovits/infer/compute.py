@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 
 from gpt_sovits.infer.cancel import CancelToken
+from gpt_sovits.memory import share_one_heap
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class ComputeThread:
     def _submit(self, job: Callable[[], None]) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
+                share_one_heap()  # else the thread's own malloc arena holds freed blocks apart (memory.py)
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
         self._jobs.put(job)
