@@ -40,7 +40,15 @@ def webui(tiny_pretrained: Path, tmp_path_factory) -> Iterator[WebUI]:
 
 def _type_cell(pg, table, row: int, column: int, value: str) -> None:
     cell = table.get_by_test_id(f"cell-{row}-{column}")
-    cell.dblclick()
+    editor = cell.locator("textarea, input").first
+    for _ in range(3):  # on a loaded machine a double-click during the table's re-render after the last edit is lost
+        cell.dblclick()
+        try:
+            expect(editor).to_be_visible(timeout=5000)
+            break
+        except AssertionError:
+            continue
+    expect(editor).to_be_visible(timeout=UI_TIMEOUT_MS)  # the cell is in edit mode before anything is typed
     pg.keyboard.press("ControlOrMeta+a")
     pg.keyboard.type(value)
     pg.keyboard.press("Enter")
