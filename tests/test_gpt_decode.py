@@ -92,6 +92,29 @@ def test_scripted_step_is_bit_identical_to_the_python_loop(precision):
 
 # ---- exact mode ---------------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("rows,threads,blocks", [(1536, 2, 4), (2048, 1, 4), (1025, 2, 5), (1031, 2, 1), (512, 8, 8),
+                                                 (512, 64, 16), (96, 6, 6)])
+def test_row_blocks_divide_the_weight_near_the_target(rows, threads, blocks):
+    from gpt_sovits.models.gpt.decode import row_blocks
+
+    assert row_blocks(rows, threads) == blocks and rows % blocks == 0
+
+
+@pytest.mark.parametrize("n,k,bias,relu", [(1536, 512, True, False), (2048, 512, True, True), (1025, 512, False, False)])
+def test_row_block_linear_is_f_linear_on_the_models_own_weights(n, k, bias, relu):
+    from gpt_sovits.models.gpt.decode import make_linear
+
+    g = torch.Generator().manual_seed(n)
+    w, b = torch.randn(n, k, generator=g), torch.randn(n, generator=g) if bias else None
+    lin = make_linear(w, b, "fp32", relu=relu)
+    assert lin.kind == "rows" and lin.weight.data_ptr() == w.data_ptr()  # a view: no second copy of the weights
+    for t in (1, 7):  # one row (a decode step: batched GEMVs) and several (the prefill: F.linear)
+        x = torch.randn(t, k, generator=g)
+        want = torch.nn.functional.linear(x, w, b)
+        torch.testing.assert_close(lin(x), want.relu() if relu else want, rtol=1e-5, atol=1e-4)
+
+
+
 @pytest.mark.parametrize("case,prompt", [("e_gpt_greedy", True), ("e_gpt_greedy_ref_free", False)])
 def test_packed_exact_mode_gives_upstreams_greedy_tokens(packed_gpt, bundle, case, prompt):
     res = _infer(packed_gpt, bundle, case, f"{case}.prompt" if prompt else None)
