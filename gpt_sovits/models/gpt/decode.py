@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -40,6 +41,7 @@ PRECISIONS = ("fp32", "bf16", "int8")
 FAST_PRECISION = "int8"
 
 
+@lru_cache(maxsize=None)
 def onednn_available() -> bool:
     """True when this torch build has oneDNN's packed linear ops (every x86 CPU wheel does)."""
     try:
@@ -74,8 +76,7 @@ class PackedLinear:
             op = torch.ops.quantized.linear_relu_dynamic if self.relu else torch.ops.quantized.linear_dynamic
             return op(x, self.weight, True)  # reduce_range=True, as torch's dynamic Linear on fbgemm
         if self.kind == "rows":
-            y = rows_linear(x, self.weight, self.bias)
-            return F.relu(y) if self.relu else y
+            return rows_linear(x, self.weight, self.bias, self.relu)
         y = F.linear(x, self.weight, self.bias)
         return F.relu(y) if self.relu else y
 
@@ -90,19 +91,24 @@ def row_blocks(n_rows: int, threads: int) -> int:
     return min(divisors, key=lambda d: (abs(d - target), d)) if divisors else 1
 
 
-def rows_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """x [T, K] · Wᵀ + b with W [P, N/P, K] (a view of the [N, K] weight) and b [P, N/P, 1] → [T, N].
+def rows_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, relu: bool = False) -> torch.Tensor:
+    """[relu](x [T, K] · Wᵀ + b) with W [P, N/P, K] (a view of the [N, K] weight) and b [P, N/P, 1] → [T, N].
 
     One row (every decode step) is P matrix-vector products in one batched call: PyTorch runs a batch's members on
     its threads, each through MKL's GEMV, which streams a block of rows at about the memory's speed where one
-    [N, K] product through F.linear reaches half of it and uses one thread. More rows (the prefill) are one F.linear
-    over the whole weight, upstream's own op."""
+    [N, K] product through F.linear reaches half of it and uses one thread. More rows (the prefill) go through
+    oneDNN's linear on the same unpacked weight (20-25 % faster than F.linear's MKL GEMM at 215 rows, measured;
+    F.linear where oneDNN is missing)."""
     if x.size(0) != 1:
         n = weight.size(0) * weight.size(1)
-        return F.linear(x, weight.view(n, -1), None if bias is None else bias.view(n))
-    column = x.t().unsqueeze(0).expand(weight.size(0), -1, -1)  # [P, K, 1]
-    y = torch.bmm(weight, column) if bias is None else torch.baddbmm(bias, weight, column)
-    return y.view(1, -1)
+        w, b = weight.view(n, -1), None if bias is None else bias.view(n)
+        if onednn_available():
+            return torch.ops.mkldnn._linear_pointwise(x, w, b, "relu" if relu else "none", [], "")
+        y = F.linear(x, w, b)
+    else:
+        column = x.t().unsqueeze(0).expand(weight.size(0), -1, -1)  # [P, K, 1]
+        y = (torch.bmm(weight, column) if bias is None else torch.baddbmm(bias, weight, column)).view(1, -1)
+    return F.relu(y) if relu else y
 
 
 def _rows_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -> PackedLinear:
