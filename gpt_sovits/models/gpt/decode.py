@@ -3,8 +3,9 @@
 Why: at batch 1 one token reads every weight once, so the step is bound by how fast the linears stream their weights.
 PyTorch's default fp32 M=1 path (F.linear → MKL) reaches about a third of this kind of machine's bandwidth and does not
 use a second thread. Split into a few blocks of rows and run as one batched product (`rows_linear`), the same MKL
-kernels stream at about the memory's speed on each thread (measured on a 2-core EPYC, 24 layers' linears: 37.6 → ~22
-ms on one thread, 21.3 with oneDNN's re-ordered weights → ~13 ms on two). The rest of a step is overhead: nn.Module
+kernels stream at about the memory's speed on each thread (measured on a 2-core EPYC over v2's four linear shapes:
+14-16 GB/s on one core and 23-29 GB/s on two, where F.linear reached 7-12 and oneDNN's re-ordered weights 7-11 and
+12-19; the decode step went from 29.9 to 19.0 ms per token). The rest of a step is overhead: nn.Module
 `__call__` chains, Dropout calls that do nothing in eval, and attention over a strided slice of a 5-D cache.
 
 `FlatDecoder` reads the weights of a `Text2SemanticDecoder` once into a list of per-layer tuples and runs the same
