@@ -3,7 +3,7 @@
     python bench/bench_gpt_decode.py [--tokens 60] [--rounds 3] [--modes old,exact,fast] [--json]
 
 Paths: `old` = the module path (what infer ran before the packed path), `old-int8` = the previous fast mode
-(`quantize.quantize_int8`: fbgemm dynamic int8 modules), `exact` = packed fp32 flat step, `bf16` / `int8` = the flat
+(`quantize.quantize_int8`: fbgemm dynamic int8 modules), `exact` = the fp32 flat step (row-block linears), `bf16` / `int8` = the flat
 step with bf16 oneDNN or fbgemm int8 linears, `auto` = exact with the thread policy on (2 threads allowed).
 Every path runs at 1 and 2 threads, interleaved in rounds (A1, A2, B1, B2, ... then again), and the median over the
 rounds of each run's mean ms per token is printed; machine load shifts between rounds hit every path alike. The floor is the bytes of weights one

@@ -293,6 +293,29 @@ def test_policy_follows_load_that_comes_and_goes():
     assert total <= 1.10 * one_thread_only
 
 
+def test_policy_returns_to_two_threads_soon_after_a_neighbour_that_made_its_trials_costly_leaves():
+    # a neighbour for steps 100-600 whose load the idle-core window sometimes misses (every 7th reading shows an
+    # idle core): the trials of two threads it lets through lose by ~90 ms each, which pushes the next trial out by
+    # hundreds of steps; once the neighbour is gone, the idle cores must bring two threads back without that wait
+    def busy(i):
+        return 100 <= i < 600
+
+    def step(n, i):
+        return busy_machine(n, i) if busy(i) else idle_machine(n, i)
+
+    def idle(n, i):
+        if busy(i):
+            return 0.6 if i % 7 == 0 else 0.0
+        return 1.0 if n == 1 else 0.0
+
+    def foreign(n, i):
+        return 1.0 if busy(i) else 0.0
+
+    _, used = simulate(ThreadPolicy(2), step, 1000, idle, foreign)
+    assert used[120:600].count(1) >= 470  # busy: one thread
+    assert used[640:].count(2) >= 350  # gone: two threads again within a few dozen steps
+
+
 def test_policy_leaves_two_threads_when_another_process_takes_a_core_without_a_jump():
     # fast mode, measured: idle 11 ms (2 threads) / 14 ms (1); a neighbour spinning: 16.5 / 13.1 ms — two threads
     # are 1.5x their idle time, not enough to count as a jump, yet 26 % slower than one thread
@@ -330,6 +353,36 @@ def test_prefill_uses_every_thread_unless_other_processes_were_seen_on_the_cores
     for _ in range(5):
         policy.record(policy.next_threads(), 0.010, idle_cores=1.0, foreign_cores=0.0)
     assert policy.prefill_threads() == 2
+
+
+def test_prefill_takes_the_cores_that_other_processes_leave_right_now():
+    policy = ThreadPolicy(2)
+    assert policy.prefill_threads(others_now=0, cpus=2) == 2
+    assert policy.prefill_threads(others_now=1, cpus=2) == 1
+    assert policy.prefill_threads(others_now=7, cpus=2) == 1
+    assert ThreadPolicy(16).prefill_threads(others_now=5, cpus=16) == 11
+    assert ThreadPolicy(4).prefill_threads(others_now=0, cpus=64) == 4  # never more than the caller's threads
+    for _ in range(5):  # the last steps saw a neighbour, but it has gone since: the instant reading decides
+        policy.record(policy.next_threads(), 0.010, idle_cores=0.0, foreign_cores=1.0)
+    assert policy.prefill_threads() == 1 and policy.prefill_threads(others_now=0, cpus=2) == 2
+
+
+def test_a_spinning_neighbour_is_seen_as_runnable_elsewhere():
+    import subprocess
+    import sys
+
+    from gpt_sovits.models.gpt.threads import runnable_elsewhere
+
+    if runnable_elsewhere() is None:
+        pytest.skip("no /proc/stat here")  # the reader only exists on Linux; elsewhere the policy does without it
+    neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        seen = [runnable_elsewhere() for _ in range(5)]
+    finally:
+        neighbour.kill()
+        neighbour.wait()
+    assert max(seen) >= 1, seen  # this process's own threads are not counted, the neighbour is
 
 
 def test_governor_steps_aside_when_the_caller_changes_the_threads_mid_decode():

@@ -67,10 +67,19 @@ class ThreadPolicy:
         """The thread count for the next step."""
         return self._plan[0] if self._plan else self.choice
 
-    def prefill_threads(self) -> int:
-        """The thread count for a prefill (many positions at once): `high` unless other processes were seen using
-        the cores lately. Its matmuls are large enough to use every thread well, unlike the step's GEMVs, whose
-        choice is `next_threads`'; a prefill on one thread would be slower by about the thread count."""
+    def prefill_threads(self, others_now: int | None = None, cpus: int | None = None) -> int:
+        """The thread count for a prefill (many positions at once): `high` unless other processes hold cores. Its
+        matmuls are large enough to use every thread well, unlike the step's GEMVs, whose choice is
+        `next_threads`'; a prefill on one thread would be slower by about the thread count, one on a core another
+        process runs on slower still (measured at v2 size, 2 cores, one busy: 1.1-1.4 s on two threads, 0.75 s on
+        one).
+
+        `others_now`: threads of other processes runnable at this instant (`runnable_elsewhere`), when known: the
+        prefill gets the cores they leave of `cpus` (default `high`). Without it, other processes seen during the
+        latest decode steps (which may be a sentence old) mean one thread."""
+        if others_now is not None:
+            free = (cpus if cpus else self.high) - others_now
+            return max(1, min(self.high, free))
         if self.last_foreign is not None and self.last_foreign >= self.min_foreign:
             return 1
         return self.high
@@ -181,6 +190,52 @@ def core_usage_reader(window: float = 0.05) -> Callable[[], tuple[float, float] 
     return usage
 
 
+def _procs_running() -> int:
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("procs_running"):
+                return int(line.split()[1])
+    raise ValueError("no procs_running line in /proc/stat")
+
+
+def _own_running() -> int:
+    count = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if stat[stat.rindex(")") + 2 : stat.rindex(")") + 3] == "R":  # the state follows the (name)
+            count += 1
+    return count
+
+
+def runnable_elsewhere(samples: int = 3, gap: float = 0.001) -> int | None:
+    """Threads of other processes runnable right now: /proc/stat's procs_running minus this process's threads in
+    state R, the least of `samples` readings `gap` seconds apart (a task that runs for a moment is not a
+    neighbour); None where /proc cannot tell. An instant reading, unlike `core_usage_reader`'s window: a prefill
+    starts before any step could be timed. (In a container /proc/stat may count the whole host's tasks: more
+    "others" than share this container's cores, which only makes the prefill more careful.)"""
+    readings = []
+    for i in range(samples):
+        if i:
+            time.sleep(gap)
+        try:
+            readings.append(max(0, _procs_running() - _own_running()))
+        except (OSError, ValueError, IndexError):
+            return None
+    return min(readings)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class ThreadGovernor:
     """Applies a ThreadPolicy around one decode: `tick()` at the top of every step; `close()` restores the caller.
 
@@ -213,7 +268,10 @@ class ThreadGovernor:
             idle, foreign = usage if usage is not None else (None, None)
             self.policy.record(self._threads, now - self._started, idle, foreign)
         self._count += 1
-        wanted = self.policy.next_threads() if self._count > 1 else self.policy.prefill_threads()
+        if self._count > 1:
+            wanted = self.policy.next_threads()
+        else:
+            wanted = self.policy.prefill_threads(runnable_elsewhere(), usable_cpus())
         if wanted != self._threads:
             torch.set_num_threads(wanted)
             self._threads = wanted
