@@ -434,6 +434,24 @@ def test_governor_stands_aside_when_told_the_caller_took_the_threads():
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("others", [0, 1, 3, None])
+def test_governor_runs_the_prefill_on_the_cores_others_leave(others):
+    from gpt_sovits.models.gpt.threads import usable_cpus
+
+    cpus = usable_cpus()
+    prefill_threads = 2 if others is None else max(1, min(2, cpus - others))  # on a 2-core box: 2, 1, 1, 2
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        governor = ThreadGovernor(ThreadPolicy(2), runnable=lambda: others)
+        governor.tick()  # the prefill
+        assert torch.get_num_threads() == prefill_threads
+        governor.close()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_policy_with_one_thread_never_tries_more():
     _, used = simulate(ThreadPolicy(1), lambda n, i: 30.0, 50)
     assert set(used) == {1}
@@ -451,8 +469,8 @@ def test_governor_restores_the_callers_threads_even_when_decoding_fails(packed_g
             packed_gpt.infer(bundle.get("e_gpt_greedy.phoneme_ids"), bundle.get("e_gpt_greedy.bert_feature"),
                              bundle.get("e_gpt_greedy.prompt"), top_k=1, on_step=stop)
         assert torch.get_num_threads() == 2
-        governor = ThreadGovernor(ThreadPolicy(2))
-        governor.tick()  # the prefill: every thread
+        governor = ThreadGovernor(ThreadPolicy(2), runnable=lambda: 0)
+        governor.tick()  # the prefill on an idle machine: every thread
         assert torch.get_num_threads() == 2
         governor.tick()  # the first steps: the policy starts on one thread
         assert torch.get_num_threads() == 1

@@ -201,7 +201,8 @@ class FlatKV:
 
 
 def _release(weight: nn.Parameter) -> None:
-    """Free a parameter's storage (its packed copy holds the values now); shape [0] marks it as released."""
+    """Detach a parameter from its storage (a packed copy or a row-block view holds the values now); shape [0]
+    marks it as released."""
     weight.data = torch.empty(0, dtype=weight.dtype, device=weight.device)
 
 

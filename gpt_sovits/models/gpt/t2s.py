@@ -312,9 +312,10 @@ class Text2SemanticDecoder(nn.Module):
         The packed weights are rebuilt by `infer` when the parameters were reloaded, moved or retyped since.
         adaptive_threads: let threads.ThreadPolicy choose between the caller's thread count and 1 from measured
         step times (False: always the caller's count, e.g. to measure one count).
-        keep_weights=False: an inference-only model. The linears' own weights are freed as they are packed, so the
-        packed copy costs no memory (fp32) or saves some (bf16, int8); training, state_dict(), moving the model and
-        the module path are then unavailable (load the file again for those).
+        keep_weights=False: an inference-only model. The module lets go of its linears' weights as they are
+        prepared: exact mode (fp32) computes on views of those same tensors, so memory is unchanged either way;
+        bf16/int8 packed copies replace the fp32 weights (saving memory); training, state_dict(), moving the model
+        and the module path are then unavailable (load the file again for those).
         """
         if self.__dict__.get("_weights_released"):
             raise RuntimeError("this GPT was prepared inference-only (its weights were freed); load it again")
@@ -354,7 +355,7 @@ class Text2SemanticDecoder(nn.Module):
             if not self._flat_possible():
                 self.release_inference()
                 return None
-            flat = FlatDecoder(self, flat.precision)  # weights kept: rebuilding costs one packed copy
+            flat = FlatDecoder(self, flat.precision)  # weights kept: fp32 views them again, bf16/int8 re-pack
             self.__dict__["_flat"] = flat
         return flat
 

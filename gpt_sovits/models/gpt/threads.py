@@ -246,9 +246,12 @@ class ThreadGovernor:
     skew the next decodes, and a trial of more threads would compete with the caller's other work.
     """
 
-    def __init__(self, policy: ThreadPolicy | None, taken: Callable[[], bool] | None = None) -> None:
+    def __init__(self, policy: ThreadPolicy | None, taken: Callable[[], bool] | None = None,
+                 runnable: Callable[[], int | None] = runnable_elsewhere) -> None:
+        """`runnable`: how many threads of other processes are runnable now (for the prefill's thread count)."""
         self.policy = policy
         self.taken = taken
+        self.runnable = runnable
         self.usage = core_usage_reader() if policy is not None else None
         self.caller_threads = torch.get_num_threads()
         self._threads = self.caller_threads
@@ -271,7 +274,7 @@ class ThreadGovernor:
         if self._count > 1:
             wanted = self.policy.next_threads()
         else:
-            wanted = self.policy.prefill_threads(runnable_elsewhere(), usable_cpus())
+            wanted = self.policy.prefill_threads(self.runnable(), usable_cpus())
         if wanted != self._threads:
             torch.set_num_threads(wanted)
             self._threads = wanted
