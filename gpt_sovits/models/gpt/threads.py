@@ -222,7 +222,10 @@ def runnable_elsewhere(samples: int = 3, gap: float = 0.001) -> int | None:
         if i:
             time.sleep(gap)
         try:
-            readings.append(max(0, _procs_running() - _own_running()))
+            running = _procs_running()
+            if running <= 1:
+                return 0  # only the thread reading: nobody else (and no need to list this process's threads)
+            readings.append(max(0, running - _own_running()))
         except (OSError, ValueError, IndexError):
             return None
     return min(readings)
