@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -374,7 +375,8 @@ def test_a_spinning_neighbour_is_seen_as_runnable_elsewhere():
     from gpt_sovits.models.gpt.threads import runnable_elsewhere
 
     if runnable_elsewhere() is None:
-        pytest.skip("no /proc/stat here")  # the reader only exists on Linux; elsewhere the policy does without it
+        # Linux only, and not where /proc/stat covers CPUs this process may not use: the policy does without it
+        pytest.skip("/proc/stat cannot tell here (none, or it lists CPUs outside this process's affinity)")
     neighbour = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)
@@ -432,6 +434,21 @@ def test_governor_stands_aside_when_told_the_caller_took_the_threads():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_process_pinned_to_some_cores_does_not_read_the_whole_machines_tasks_as_its_neighbours():
+    import os
+    import subprocess
+    import sys
+
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs Linux and two usable CPUs to pin a process to one")
+    one_cpu = min(os.sched_getaffinity(0))
+    code = ("import os; os.sched_setaffinity(0, {%d}); "
+            "from gpt_sovits.models.gpt.threads import runnable_elsewhere; print(runnable_elsewhere())" % one_cpu)
+    repo = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo)
+    assert out.stdout.strip() == "None"  # its prefill falls back to what the steps saw
 
 
 @pytest.mark.parametrize("others", [0, 1, 3, None])

@@ -190,12 +190,18 @@ def core_usage_reader(window: float = 0.05) -> Callable[[], tuple[float, float] 
     return usage
 
 
-def _procs_running() -> int:
+def _procs_running() -> tuple[int, int]:
+    """(runnable tasks, CPUs listed) from /proc/stat."""
+    cpus, running = 0, None
     with open("/proc/stat") as f:
         for line in f:
-            if line.startswith("procs_running"):
-                return int(line.split()[1])
-    raise ValueError("no procs_running line in /proc/stat")
+            if line.startswith("cpu") and line[3:4].isdigit():
+                cpus += 1
+            elif line.startswith("procs_running"):
+                running = int(line.split()[1])
+    if running is None:
+        raise ValueError("no procs_running line in /proc/stat")
+    return running, cpus
 
 
 def _own_running() -> int:
@@ -214,15 +220,17 @@ def _own_running() -> int:
 def runnable_elsewhere(samples: int = 3, gap: float = 0.001) -> int | None:
     """Threads of other processes runnable right now: /proc/stat's procs_running minus this process's threads in
     state R, the least of `samples` readings `gap` seconds apart (a task that runs for a moment is not a
-    neighbour); None where /proc cannot tell. An instant reading, unlike `core_usage_reader`'s window: a prefill
-    starts before any step could be timed. (In a container /proc/stat may count the whole host's tasks: more
-    "others" than share this container's cores, which only makes the prefill more careful.)"""
+    neighbour); None where /proc cannot tell, or where /proc/stat lists more CPUs than this process may use (a
+    container pinned to some of a host's cores: the host's tasks on other cores are no neighbours of ours). An
+    instant reading, unlike `core_usage_reader`'s window: a prefill starts before any step could be timed."""
     readings = []
     for i in range(samples):
         if i:
             time.sleep(gap)
         try:
-            running = _procs_running()
+            running, listed = _procs_running()
+            if listed > usable_cpus():
+                return None
             if running <= 1:
                 return 0  # only the thread reading: nobody else (and no need to list this process's threads)
             readings.append(max(0, running - _own_running()))
