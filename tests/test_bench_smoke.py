@@ -25,7 +25,7 @@ STAGE_KEYS = ("gpt_ms_per_token", "gpt_prefill_s", "sovits_s_per_audio_s", "bert
 def tiny_result(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench")
     path = out / "speed.json"
-    assert bench_speed.main(["--tiny", "--threads", "1", "--rounds", "1", "--tokens", "12", "--no-busy", "--root",
+    assert bench_speed.main(["--tiny", "--threads", "1", "--rounds", "1", "--tokens", "40", "--no-busy", "--root",
                              str(out / "root"), "--json", str(path)]) == 0
     return json.loads(path.read_text(encoding="utf-8"))
 
