@@ -294,3 +294,53 @@ def test_nan_loss_stops_with_its_exit_code_and_keeps_no_weights(root, tmp_path, 
     assert code == EXIT_NONFINITE, out
     assert "non-finite at step 1" in out.out + out.err
     assert not (ProjectPaths(root).gpt_weights_dir() / f"{exp}-e1.ckpt").exists()
+
+
+@pytest.mark.slow
+def test_v1_experiment_finetunes_upstreams_v1_gpt_into_gpt_weights(tiny_pretrained, tmp_path):
+    """A v1 experiment (1A's v1 symbols) finetunes the v1 GPT (a 512-phone table) into weights/GPT_weights/, upstream's
+    v1 folder, with s1longer.yaml's top_k; a v2 GPT offered to a v1 run is refused with a sentence, not a traceback."""
+    from dataset_helpers import make_clips, write_list
+
+    from gpt_sovits.dataset.format import FormatOptions, format_dataset
+    from gpt_sovits.models.checkpoints import save_gpt_weights
+    from gpt_sovits.models.gpt.t2s import Text2SemanticDecoder
+    from gpt_sovits.paths import PRETRAINED_GPT
+    from gpt_sovits.text.cleaner import cleaned_text_to_sequence
+    from gpt_sovits.tiny.models import tiny_s1_config
+    from gpt_sovits.train.control import TrainingError
+
+    root = tmp_path / "root"
+    models = root / "pretrained_models"
+    models.mkdir(parents=True)
+    for item in (Path(tiny_pretrained) / "pretrained_models").iterdir():
+        (models / item.name).symlink_to(item, target_is_directory=item.is_dir())
+    config = tiny_s1_config()
+    config["model"]["phoneme_vocab_size"] = 512
+    del config["inference"]  # filled from the v1 defaults (s1longer.yaml: top_k 5)
+    torch.manual_seed(7)
+    save_gpt_weights(Text2SemanticDecoder(config), config, models / PRETRAINED_GPT["v1"], "GPT-tiny-v1")
+
+    clips = [EIGHT[0], EIGHT[1], EIGHT[4], EIGHT[5]]
+    make_clips(tmp_path / "clips", clips)
+    list_path = write_list(tmp_path / "old.list", tmp_path / "clips", clips)
+    paths = ProjectPaths(root)
+    report = format_dataset(FormatOptions(list_path=list_path, exp_name="old", root=root, threads=1, version="v1",
+                                          pretrained_s2g=paths.pretrained_sovits_g("v2")))
+    assert report.succeeded, report.summary()
+
+    result = train(GPTTrainOptions(root=root, exp="old", epochs=1, save_every=1, batch_size=2, device="cpu",
+                                   min_items=0))  # no --version: the one 1A recorded
+    assert result.status == "finished" and result.items == 4 and not result.dropped
+    written = paths.gpt_weights_dir("v1") / "old-e1.ckpt"
+    assert written.parent.name == "GPT_weights" and [str(written)] == result.weights
+    assert (paths.experiment("old").gpt_logs("v1") / "ckpt").is_dir()
+    loaded = load_gpt(written)
+    assert loaded.version == "v1" and loaded.config["inference"]["top_k"] == 5
+    assert loaded.model.ar_text_embedding.word_embeddings.weight.shape[0] == 512
+    rows = read_name2text(paths.experiment("old").name2text).values()  # 1A's phones, all in the v1 table
+    assert max(i for row in rows for i in cleaned_text_to_sequence(row.phones, "v1")) < 512
+
+    with pytest.raises(TrainingError, match="is a v2 GPT .* trains v1"):
+        train(GPTTrainOptions(root=root, exp="old", epochs=1, batch_size=2, device="cpu", min_items=0,
+                              pretrained=paths.pretrained_gpt("v2")))

@@ -117,8 +117,8 @@ def test_versions_offered_and_defaults_follow_formatting_and_pretrained_files(tm
     for trainer in ("sovits", "gpt"):
         args = pro.args(trainer)
         assert args[args.index("--version") + 1] == "v2Pro"
-    with pytest.raises(ValueError, match="v1"):
-        TrainerSettings(epochs=8, batch_size=4, save_every=4, version="v1").args("gpt")
+    with pytest.raises(ValueError, match="v4"):
+        TrainerSettings(epochs=8, batch_size=4, save_every=4, version="v4").args("gpt")
 
     paths = ProjectPaths(tmp_path)
     assert default_version(paths, None) == "v2"  # nothing present: the project's default

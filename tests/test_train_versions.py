@@ -47,8 +47,9 @@ def test_version_comes_from_formatting_unless_asked_and_a_mismatch_is_warned(tmp
     unrecorded = _formatted_looking(tmp_path, "old", sv=True)  # embeddings, but v2Pro or v2ProPlus?
     with pytest.raises(TrainingError, match="--version v2Pro or --version v2ProPlus"):
         training_version(unrecorded, None, SOVITS_VERSIONS)
-    with pytest.raises(TrainingError, match="not 'v1'"):
-        training_version(plain, "v1", GPT_VERSIONS)
+    assert training_version(plain, "v1", GPT_VERSIONS) == "v1"  # both trainers train v1 too
+    with pytest.raises(TrainingError, match="not 'v4'"):
+        training_version(plain, "v4", GPT_VERSIONS)
     assert default_config("v2ProPlus").name == "s2v2ProPlus.json" and default_config("v1").name == "s2.json"
 
 

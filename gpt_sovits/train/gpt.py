@@ -10,6 +10,8 @@ loss, optional DPO), as a plain loop that survives being stopped or killed:
 - progress events per batch and TensorBoard scalars in `logs/<exp>/logs_s1_v2/`.
 v2Pro/v2ProPlus finetune the same v2 GPT, from upstream's `pretrained_models/s1v3.ckpt`, into `GPT_weights_v2Pro/` /
 `GPT_weights_v2ProPlus/` and `logs_s1_<version>/` (`--version`; default: the version 1A formatted the experiment for).
+v1 finetunes upstream's v1 GPT (a 512-phone table, read with the v1 symbols 1A wrote) into `GPT_weights/` (no suffix,
+as upstream) and `logs_s1_v1/`.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ from gpt_sovits.dataset.gpt_data import (
     repeat_small, select_items,
 )
 from gpt_sovits.dataset.readers import read_name2text, require_formatted
-from gpt_sovits.models.checkpoints import save_gpt_weights
+from gpt_sovits.models.checkpoints import V1_PHONEME_VOCAB, gpt_version, save_gpt_weights
 from gpt_sovits.models.gpt.t2s import Text2SemanticDecoder
 from gpt_sovits.models.safe_load import CheckpointError, load_checkpoint
-from gpt_sovits.paths import PROJECT_DIR, ExperimentPaths, ProjectPaths
+from gpt_sovits.paths import PRETRAINED_GPT, PROJECT_DIR, ExperimentPaths, ProjectPaths
 from gpt_sovits.train.checkpoint import CheckpointWriteError, atomic_save, keep_latest, rng_state, set_rng_state
 from gpt_sovits.train.control import (
     EXIT_BAD_DATA, StopSignal, TrainingError, check_finite, choose_precision, oom_guard, resolve_device, run_training,
@@ -48,6 +50,7 @@ from gpt_sovits.train.versions import GPT_VERSIONS, training_version, version_no
 STAGE = "train-gpt"
 RESUME_FORMAT = "gpt-sovits-py/gpt-resume/1"
 DEFAULT_CONFIG = PROJECT_DIR / "configs" / "s1longer-v2.yaml"
+V1_TOP_K = 5  # s1longer.yaml's inference.top_k
 GPT_PREFIX = "model."
 LIGHTNING_PRECISION = {"fp32": "32", "fp16": "16-mixed", "bf16": "bf16-mixed"}  # how upstream writes train.precision
 
@@ -107,12 +110,23 @@ def _read_model_file(path: Path) -> dict[str, Any]:
         raise TrainingError(f"Cannot read {path}: {e}", EXIT_BAD_DATA) from e
 
 
-def training_config(pretrained: dict[str, Any]) -> dict[str, Any]:
-    """The s1 config of the run: the pretrained file's, with the sections upstream's yaml has filled in."""
+def default_sections(version: str) -> dict[str, Any]:
+    """Upstream's s1 yaml of `version`: s1longer-v2.yaml, and for v1 s1longer.yaml, which differs from it only in
+    `phoneme_vocab_size` 512 and `inference.top_k` 5 (reference/upstream/SYMBOLS_AND_DEFAULTS.md)."""
+    defaults = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    if version == "v1":
+        defaults["model"]["phoneme_vocab_size"] = V1_PHONEME_VOCAB
+        defaults["inference"]["top_k"] = V1_TOP_K
+    return defaults
+
+
+def training_config(pretrained: dict[str, Any], version: str = "v2") -> dict[str, Any]:
+    """The s1 config of the run: the pretrained file's, with the sections upstream's yaml of `version` has filled
+    in (those the file lacks)."""
     config = copy.deepcopy(pretrained.get("config") or {})
     if "model" not in config:
         raise TrainingError("The pretrained GPT file holds no s1 config with a 'model' section.", EXIT_BAD_DATA)
-    defaults = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
+    defaults = default_sections(version)
     for section in ("train", "optimizer", "data", "inference"):
         config.setdefault(section, copy.deepcopy(defaults.get(section, {})))
     return config
@@ -123,11 +137,21 @@ def build_model(options: GPTTrainOptions, paths: ProjectPaths) -> tuple[Text2Sem
     version = options.version or training_version(paths.experiment(options.exp), None, GPT_VERSIONS)
     pretrained_path = Path(options.pretrained or paths.pretrained_gpt(version))
     pretrained = _read_model_file(pretrained_path)
-    config = training_config(pretrained)
+    config = training_config(pretrained, version)
+    family, wanted = gpt_version(config), "v1" if version == "v1" else "v2"
+    if family != wanted:
+        raise TrainingError(
+            f"{pretrained_path} is a {family} GPT ({config['model'].get('phoneme_vocab_size')} phones) and this run "
+            f"trains {version}, which finetunes a {wanted} GPT: pass --pretrained with upstream's {version} GPT "
+            f"(pretrained_models/{PRETRAINED_GPT[version]}) or --version {family}.", EXIT_BAD_DATA)
     model = Text2SemanticDecoder(config)
     source = options.continue_from or pretrained_path
     state = _model_state(pretrained if source == pretrained_path else _read_model_file(Path(source)), Path(source))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # same keys, other shapes
+        raise TrainingError(f"{source} does not fit the GPT of {pretrained_path.name} (another model version or "
+                            f"size?): {str(err).splitlines()[-1].strip()}", EXIT_BAD_DATA) from err
     if missing or unexpected:
         raise TrainingError(
             f"{source} does not fit the GPT of {pretrained_path.name}: missing {sorted(missing)[:5]}, unexpected "

@@ -13,7 +13,7 @@ from gpt_sovits.paths import ExperimentPaths
 from gpt_sovits.train.control import EXIT_BAD_DATA, TrainingError
 
 SOVITS_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")
-GPT_VERSIONS = ("v2", "v2Pro", "v2ProPlus")  # v2Pro/v2ProPlus finetune the v2 GPT (upstream's s1v3.ckpt)
+GPT_VERSIONS = ("v1", "v2", "v2Pro", "v2ProPlus")  # v2Pro/v2ProPlus finetune the v2 GPT (upstream's s1v3.ckpt)
 
 
 def _has_sv(exp: ExperimentPaths) -> bool:
