@@ -112,7 +112,7 @@ def test_trainer_command_lines(tmp_path):
 def test_versions_offered_and_defaults_follow_formatting_and_pretrained_files(tmp_path):
     from gpt_sovits.ui.tabs.train import VERSIONS, version_markdown
 
-    assert VERSIONS == ("v2", "v2Pro", "v2ProPlus")
+    assert VERSIONS == ("v2", "v1", "v2Pro", "v2ProPlus")
     pro = TrainerSettings(epochs=8, batch_size=4, save_every=4, version="v2Pro")
     for trainer in ("sovits", "gpt"):
         args = pro.args(trainer)

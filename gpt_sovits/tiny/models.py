@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = PROJECT_DIR / "configs"
 TINY_S1 = CONFIG_DIR / "tiny_s1.yaml"
 TINY_S2 = CONFIG_DIR / "tiny_s2.json"
-TINY_S2_BY_VERSION = {"v2": TINY_S2, "v2Pro": CONFIG_DIR / "tiny_s2v2Pro.json",
+TINY_S2_BY_VERSION = {"v1": TINY_S2, "v2": TINY_S2, "v2Pro": CONFIG_DIR / "tiny_s2v2Pro.json",
                       "v2ProPlus": CONFIG_DIR / "tiny_s2v2ProPlus.json"}
 PRO_VERSIONS = ("v2Pro", "v2ProPlus")
 SV_POOL = 1 << 20  # fp32 values shared by every big tensor of the tiny SV file (4 MiB instead of 214 MB)

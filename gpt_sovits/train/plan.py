@@ -25,7 +25,7 @@ SOVITS_SAVE_EVERY = (4, 25)
 GPT_EPOCHS = (15, 50)
 GPT_SAVE_EVERY = (5, 50)
 GPT_BATCH_MAX = 40
-TAB_VERSIONS = ("v2", "v2Pro", "v2ProPlus")  # what the 1B tab offers (both trainers train all three)
+TAB_VERSIONS = ("v2", "v1", "v2Pro", "v2ProPlus")  # what the 1B tab offers (both trainers train all four)
 
 
 @dataclass(frozen=True)
