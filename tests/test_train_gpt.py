@@ -294,4 +294,3 @@ def test_nan_loss_stops_with_its_exit_code_and_keeps_no_weights(root, tmp_path, 
     assert code == EXIT_NONFINITE, out
     assert "non-finite at step 1" in out.out + out.err
     assert not (ProjectPaths(root).gpt_weights_dir() / f"{exp}-e1.ckpt").exists()
-
