@@ -33,10 +33,11 @@ def bundle(reference_bundle) -> Bundle:
     return Bundle(reference_bundle)
 
 
-@pytest.fixture(scope="module")
-def packed_gpt(reference_bundle) -> Text2SemanticDecoder:
+@pytest.fixture(scope="module", params=["rows", "plain"])
+def packed_gpt(reference_bundle, request) -> Text2SemanticDecoder:
+    """The bundle's GPT in exact mode, with each way of running fp32 linears (a machine measures and uses one)."""
     gpt = load_gpt(reference_bundle / "gpt_tiny_weights.ckpt").model
-    assert gpt.prepare_inference("fp32")
+    assert gpt.prepare_inference("fp32", fp32_kind=request.param)
     return gpt
 
 
@@ -71,12 +72,13 @@ def wide() -> tuple[Text2SemanticDecoder, torch.Tensor]:
 
 # ---- the scripted one-position step --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
-def test_scripted_step_is_bit_identical_to_the_python_loop(precision):
+@pytest.mark.parametrize("precision,fp32_kind", [("fp32", "rows"), ("fp32", "plain"), ("bf16", None), ("int8", None)])
+def test_scripted_step_is_bit_identical_to_the_python_loop(precision, fp32_kind):
     from gpt_sovits.models.gpt.decode import FlatDecoder
 
     gpt = v2_width_model(2)
-    scripted, loop = FlatDecoder(gpt, precision), FlatDecoder(gpt, precision)
+    scripted, loop = FlatDecoder(gpt, precision, fp32_kind=fp32_kind), FlatDecoder(gpt, precision, fp32_kind=fp32_kind)
+    assert fp32_kind is None or scripted.layers[0].qkv.kind == fp32_kind
     assert scripted._one_position is not None, "TorchScript should compile the step with the pinned torch"
     loop._one_position = None
     caches = scripted.new_cache(4), loop.new_cache(4)  # small: the buffers grow (are replaced) during the run
@@ -116,6 +118,17 @@ def test_row_block_linear_is_f_linear_on_the_models_own_weights(n, k, bias, relu
 
 
 
+def test_exact_mode_measures_which_fp32_linear_is_faster_here():
+    from gpt_sovits.models.gpt.decode import FP32_KINDS, FlatDecoder, measure_fp32_kind
+
+    gpt = v2_width_model(2)
+    kind = measure_fp32_kind(gpt)
+    assert kind in FP32_KINDS and measure_fp32_kind(gpt) == kind  # remembered for these shapes and thread count
+    flat = FlatDecoder(gpt, "fp32")
+    assert flat.fp32_kind == kind and {lin.kind for ly in flat.layers for lin in (ly.qkv, ly.out)} == {kind}
+    assert flat.predict.kind == kind
+
+
 @pytest.mark.parametrize("case,prompt", [("e_gpt_greedy", True), ("e_gpt_greedy_ref_free", False)])
 def test_packed_exact_mode_gives_upstreams_greedy_tokens(packed_gpt, bundle, case, prompt):
     res = _infer(packed_gpt, bundle, case, f"{case}.prompt" if prompt else None)
@@ -132,9 +145,11 @@ def test_packed_exact_mode_samples_like_upstream(packed_gpt, bundle):
     assert torch.equal(res.y.long(), bundle.get(f"{n}.y").long())
 
 
-def test_packed_exact_mode_keeps_greedy_ids_at_v2_width(wide):
+@pytest.mark.parametrize("fp32_kind", ["rows", "plain"])
+def test_packed_exact_mode_keeps_greedy_ids_at_v2_width(wide, fp32_kind):
     gpt, reference = wide
-    gpt.prepare_inference("fp32")
+    gpt.prepare_inference("fp32", fp32_kind=fp32_kind)
+    assert gpt._flat.fp32_kind == fp32_kind
     try:
         packed = greedy(gpt, WIDE_TOKENS)
     finally:
@@ -146,8 +161,9 @@ def test_packed_exact_mode_keeps_greedy_ids_at_v2_width(wide):
 def test_packed_exact_mode_keeps_greedy_ids_at_v2_size():
     gpt = v2_width_model(24, seed=3)
     reference = greedy(gpt, 200)
-    gpt.prepare_inference("fp32")
-    assert torch.equal(greedy(gpt, 200), reference)
+    for kind in ("rows", "plain"):
+        gpt.prepare_inference("fp32", fp32_kind=kind)
+        assert torch.equal(greedy(gpt, 200), reference), kind
 
 
 # ---- fast modes ---------------------------------------------------------------------------------------------------

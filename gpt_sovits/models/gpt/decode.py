@@ -26,6 +26,7 @@ retyped weights are re-packed rather than silently ignored.
 from __future__ import annotations
 
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,8 +38,14 @@ from torch import nn
 from gpt_sovits.models.gpt.scripted_step import one_position_step
 
 PRECISIONS = ("fp32", "bf16", "int8")
-# The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes and, being single-threaded, keeps its speed
-# on a busy machine; bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
+# How exact mode runs its fp32 linears at one row: "rows" (row blocks as one batched GEMV, see `rows_linear`) or
+# "plain" (F.linear). Which is faster depends on the machine's BLAS and CPU, by 2x either way (measured at v2 size,
+# 2 threads: a Zen 4 EPYC, where MKL's GEMV takes one core, rows 19 vs F.linear ~30 ms per token; a Xeon with AMX,
+# where it runs threaded at ~30 GB/s, F.linear 10 vs rows 24 ms for the linears alone), so `fp32_kind` measures.
+FP32_KINDS = ("rows", "plain")
+# The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes (at v2 size, 2 threads: 7-9 ms per token on
+# a Zen 4 EPYC, where it runs on one core and so keeps its speed on a busy machine; 4.9 on a Xeon with AMX, where it
+# is threaded); bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
 FAST_PRECISION = "int8"
 
 
@@ -148,20 +155,62 @@ def _plain_linear(weight: torch.Tensor, bias: torch.Tensor | None, relu: bool) -
     return PackedLinear("plain", weight.detach(), None if bias is None else bias.detach(), relu)
 
 
-def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, relu: bool = False) -> PackedLinear:
-    """A prepared projection for `precision` (see the module docstring); input and output are fp32."""
+def make_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, relu: bool = False,
+                fp32_kind: str = "rows") -> PackedLinear:
+    """A prepared projection for `precision` (see the module docstring); input and output are fp32. fp32_kind: how
+    fp32 runs (FP32_KINDS; both compute on views of `weight`, no copy)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "int8":
         return _int8_linear(weight, bias, relu)
     if precision == "fp32":
-        return _rows_linear(weight, bias, relu)
+        if fp32_kind not in FP32_KINDS:
+            raise ValueError(f"fp32_kind must be one of {FP32_KINDS}, got {fp32_kind!r}")
+        return _rows_linear(weight, bias, relu) if fp32_kind == "rows" else _plain_linear(weight, bias, relu)
     if not onednn_available():
         return _plain_linear(weight, bias, relu)
     try:
         return _onednn_linear(weight, bias, torch.float32 if precision == "fp32" else torch.bfloat16, relu)
     except RuntimeError:  # a build or CPU whose oneDNN cannot pack this dtype: the plain fp32 op
         return _plain_linear(weight, bias, relu)
+
+
+def _layer_linears(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor | None, bool]]:
+    """(weight, bias, relu) of every linear one decode step runs, in order."""
+    out = []
+    for layer in model.h.layers:
+        attn = layer.self_attn
+        out += [(attn.in_proj_weight, attn.in_proj_bias, False), (attn.out_proj.weight, attn.out_proj.bias, False),
+                (layer.linear1.weight, layer.linear1.bias, True), (layer.linear2.weight, layer.linear2.bias, False)]
+    return out
+
+
+_FP32_KIND_CHOICES: dict[tuple, str] = {}  # (weight shapes, threads) → the measured kind: a fact of this machine
+
+
+def measure_fp32_kind(model: nn.Module, repeats: int = 3) -> str:
+    """The faster of FP32_KINDS for `model`'s one-row decode linears at the current torch thread count, measured: a
+    few passes over all the layers' linears with each kind, alternating, on views of the weights (no copy; ~0.1 s at
+    v2 size). Remembered per process for each set of shapes and thread count."""
+    linears = [(w.detach(), None if b is None else b.detach(), relu) for w, b, relu in _layer_linears(model)]
+    key = (tuple(tuple(w.shape) for w, _, _ in linears), torch.get_num_threads())
+    if key not in _FP32_KIND_CHOICES:
+        g = torch.Generator().manual_seed(0)
+        inputs = {k: torch.randn(1, k, generator=g) for k in {w.size(1) for w, _, _ in linears}}
+        candidates = {kind: [(make_linear(w, b, "fp32", relu, kind), inputs[w.size(1)]) for w, b, relu in linears]
+                      for kind in FP32_KINDS}
+        best = dict.fromkeys(FP32_KINDS, float("inf"))
+        with torch.no_grad():
+            for calls in candidates.values():  # first calls pay one-time set-up
+                calls[0][0](calls[0][1])
+            for _ in range(repeats):
+                for kind, calls in candidates.items():
+                    start = time.perf_counter()
+                    for lin, x in calls:
+                        lin(x)
+                    best[kind] = min(best[kind], time.perf_counter() - start)
+        _FP32_KIND_CHOICES[key] = min(FP32_KINDS, key=best.__getitem__)
+    return _FP32_KIND_CHOICES[key]
 
 
 @dataclass(frozen=True)
@@ -214,9 +263,11 @@ def _fingerprint(model: nn.Module) -> tuple:
 class FlatDecoder:
     """The decode path of one `Text2SemanticDecoder` at one precision (CPU, fp32 model, eval only)."""
 
-    def __init__(self, model: nn.Module, precision: str = "fp32", keep_weights: bool = True) -> None:
+    def __init__(self, model: nn.Module, precision: str = "fp32", keep_weights: bool = True,
+                 fp32_kind: str | None = None) -> None:
         """keep_weights=False empties the module's linear weights once each is packed (peak memory +1 layer, the
-        model afterwards serves only this path: an inference-only copy, e.g. the pipeline's)."""
+        model afterwards serves only this path: an inference-only copy, e.g. the pipeline's). fp32_kind: how fp32
+        linears run (FP32_KINDS); None measures which is faster here (`measure_fp32_kind`)."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
@@ -225,13 +276,17 @@ class FlatDecoder:
         self.head_dim = self.dim // self.heads
         self.scale = 1.0 / math.sqrt(self.head_dim)
         self.layers: list[FlatLayer] = []
+        # how fp32 linears run: exact mode's layers, and the logits projection in every mode
+        fp32_kind = measure_fp32_kind(model) if fp32_kind is None else fp32_kind
+        self.fp32_kind = fp32_kind
         for layer in model.h.layers:
             attn = layer.self_attn
             self.layers.append(FlatLayer(
-                qkv=make_linear(attn.in_proj_weight, attn.in_proj_bias, precision),
-                out=make_linear(attn.out_proj.weight, attn.out_proj.bias, precision),
-                ffn_in=make_linear(layer.linear1.weight, layer.linear1.bias, precision, relu=True),
-                ffn_out=make_linear(layer.linear2.weight, layer.linear2.bias, precision),
+                qkv=make_linear(attn.in_proj_weight, attn.in_proj_bias, precision, fp32_kind=fp32_kind),
+                out=make_linear(attn.out_proj.weight, attn.out_proj.bias, precision, fp32_kind=fp32_kind),
+                ffn_in=make_linear(layer.linear1.weight, layer.linear1.bias, precision, relu=True,
+                                   fp32_kind=fp32_kind),
+                ffn_out=make_linear(layer.linear2.weight, layer.linear2.bias, precision, fp32_kind=fp32_kind),
                 norm1=(layer.norm1.weight.detach(), layer.norm1.bias.detach(), layer.norm1.eps),
                 norm2=(layer.norm2.weight.detach(), layer.norm2.bias.detach(), layer.norm2.eps),
             ))
@@ -239,7 +294,7 @@ class FlatDecoder:
                 for weight in (attn.in_proj_weight, attn.out_proj.weight, layer.linear1.weight, layer.linear2.weight):
                     _release(weight)
         # The logits projection is 1/100 of the weights and decides the tokens: fp32 in every mode.
-        self.predict = make_linear(model.ar_predict_layer.weight, None, "fp32")
+        self.predict = make_linear(model.ar_predict_layer.weight, None, "fp32", fp32_kind=fp32_kind)
         if not keep_weights:
             _release(model.ar_predict_layer.weight)
         self.kept_weights = keep_weights

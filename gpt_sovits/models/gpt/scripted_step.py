@@ -90,6 +90,25 @@ def _rows_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
     return h
 
 
+def _plain_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
+                qkv_w: List[torch.Tensor], qkv_b: List[Optional[torch.Tensor]],
+                out_w: List[torch.Tensor], out_b: List[Optional[torch.Tensor]],
+                in_w: List[torch.Tensor], in_b: List[Optional[torch.Tensor]],
+                ffo_w: List[torch.Tensor], ffo_b: List[Optional[torch.Tensor]],
+                norm1: List[List[torch.Tensor]], eps1: List[float],
+                norm2: List[List[torch.Tensor]], eps2: List[float],
+                scale: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
+    dim = heads * head_dim
+    for i in range(len(qkv_w)):
+        a = _attend(torch.nn.functional.linear(h, qkv_w[i], qkv_b[i]), kv[i], start, scale, heads, head_dim)
+        h = torch.layer_norm(h + torch.nn.functional.linear(a, out_w[i], out_b[i]), [dim], norm1[i][0],
+                             norm1[i][1], eps1[i])
+        f = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(h, in_w[i], in_b[i])), ffo_w[i],
+                                       ffo_b[i])
+        h = torch.layer_norm(h + f, [dim], norm2[i][0], norm2[i][1], eps2[i])
+    return h
+
+
 def _int8_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
                qkv: List[torch.classes.quantized.LinearPackedParamsBase],
                out: List[torch.classes.quantized.LinearPackedParamsBase],
@@ -112,7 +131,7 @@ def _int8_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
 @lru_cache(maxsize=None)
 def _scripted(name: str):
     """The named step compiled once per process, or None where TorchScript cannot compile it."""
-    fn = {"rows": _rows_step, "onednn": _onednn_step, "int8": _int8_step}[name]
+    fn = {"rows": _rows_step, "plain": _plain_step, "onednn": _onednn_step, "int8": _int8_step}[name]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
@@ -125,14 +144,14 @@ def _scripted(name: str):
 
 def one_position_step(layers, scale: float, heads: int, head_dim: int) -> Step | None:
     """A function (h [1, C], per-layer K/V buffers, position) → h [1, C] running every layer for one new position,
-    or None when the layers' linears are not all of one scriptable kind (fp32 row blocks, oneDNN of one precision,
-    or int8)."""
+    or None when the layers' linears are not all of one scriptable kind (fp32 row blocks, fp32 F.linear, oneDNN of
+    one precision, or int8)."""
     linears = [lin for layer in layers for lin in (layer.qkv, layer.out, layer.ffn_in, layer.ffn_out)]
     kinds = {(lin.kind, lin.low) for lin in linears}
     if len(kinds) != 1 or not layers:
         return None
     kind, low = kinds.pop()
-    if kind not in ("rows", "onednn", "int8") or low not in (None, torch.bfloat16):
+    if kind not in ("rows", "plain", "onednn", "int8") or low not in (None, torch.bfloat16):
         return None
     step = _scripted(kind)
     if step is None:
@@ -150,7 +169,7 @@ def one_position_step(layers, scale: float, heads: int, head_dim: int) -> Step |
     args = []
     for name in ("qkv", "out", "ffn_in", "ffn_out"):
         args += [[getattr(ly, name).weight for ly in layers], [getattr(ly, name).bias for ly in layers]]
-    if kind == "rows":
+    if kind in ("rows", "plain"):
         return lambda h, kv, start: step(h, kv, start, *args, norm1, eps1, norm2, eps2, scale, heads, head_dim)
     bf16 = low is not None
     return lambda h, kv, start: step(h, kv, start, *args, norm1, eps1, norm2, eps2, scale, heads, head_dim, bf16)

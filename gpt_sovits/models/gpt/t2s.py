@@ -304,7 +304,7 @@ class Text2SemanticDecoder(nn.Module):
 
     # ------------------------------------------------------------------ inference
     def prepare_inference(self, precision: str = "fp32", adaptive_threads: bool = True,
-                          keep_weights: bool = True) -> bool:
+                          keep_weights: bool = True, fp32_kind: str | None = None) -> bool:
         """Build the CPU decode path `infer` then uses (decode.FlatDecoder: packed weights, flat step, thread policy).
 
         precision "fp32" is exact mode; "bf16"/"int8" are fast modes (see decode.py). Returns False and builds
@@ -316,13 +316,14 @@ class Text2SemanticDecoder(nn.Module):
         prepared: exact mode (fp32) computes on views of those same tensors, so memory is unchanged either way;
         bf16/int8 packed copies replace the fp32 weights (saving memory); training, state_dict(), moving the model
         and the module path are then unavailable (load the file again for those).
+        fp32_kind: how fp32 linears run (decode.FP32_KINDS); None measures which is faster on this machine.
         """
         if self.__dict__.get("_weights_released"):
             raise RuntimeError("this GPT was prepared inference-only (its weights were freed); load it again")
         self.__dict__["_flat"] = None
         if not self._flat_possible():
             return False
-        self.__dict__["_flat"] = FlatDecoder(self, precision, keep_weights)
+        self.__dict__["_flat"] = FlatDecoder(self, precision, keep_weights, fp32_kind)
         self.__dict__["_weights_released"] = not keep_weights
         self.__dict__["_adaptive_threads"] = bool(adaptive_threads)
         return True
@@ -355,7 +356,8 @@ class Text2SemanticDecoder(nn.Module):
             if not self._flat_possible():
                 self.release_inference()
                 return None
-            flat = FlatDecoder(self, flat.precision)  # weights kept: fp32 views them again, bf16/int8 re-pack
+            flat = FlatDecoder(self, flat.precision, fp32_kind=flat.fp32_kind)  # weights kept: fp32 views them
+            # again, bf16/int8 re-pack
             self.__dict__["_flat"] = flat
         return flat
 
