@@ -85,3 +85,41 @@ def test_after_share_one_heap_a_new_thread_allocates_from_the_existing_heap(shar
         assert out == ["True", "1"]
     else:
         assert int(out[1]) >= 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs glibc's mallopt")
+@pytest.mark.parametrize("spare", [True, False])
+def test_spare_arenas_give_the_next_new_thread_a_heap_of_its_own_after_the_heap_is_shared(spare):
+    # The compute thread's sequence (infer/compute.py): spare heaps, share, the compute thread binds to the shared
+    # heap, the spares are released, then its OpenMP worker starts. Which heap a block came from shows in its
+    # address: a thread's own heap is a separate 64 MiB-aligned mapping, the shared one is the main heap.
+    script = textwrap.dedent(f"""
+        import ctypes, threading
+        from gpt_sovits.memory import claim_current_heap, share_one_heap, spare_arenas
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc.restype = ctypes.c_void_p
+        blocks = {{}}
+
+        def allocate(name):
+            blocks[name] = libc.malloc(50_000)  # kept: below the mmap threshold, so from the thread's heap
+
+        release = spare_arenas(1) if {spare} else (lambda: None)
+        assert share_one_heap()
+        def compute():
+            claim_current_heap()
+            allocate("compute")
+            release()
+            worker = threading.Thread(target=allocate, args=("worker",))
+            worker.start()
+            worker.join()
+        thread = threading.Thread(target=compute)
+        thread.start()
+        thread.join()
+        allocate("main")
+        print(*(blocks[name] >> 26 == blocks["main"] >> 26 for name in ("compute", "worker")))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    # the compute thread on the shared (main) heap; the first new thread on the spare when there is one (threads
+    # after it take the existing heaps in turn: glibc's limit counts the spare too)
+    assert out == ["True", str(not spare)]

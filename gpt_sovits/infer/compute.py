@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 
 from gpt_sovits.infer.cancel import CancelToken
-from gpt_sovits.memory import share_one_heap
+from gpt_sovits.memory import claim_current_heap, share_one_heap, spare_arenas
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -51,12 +51,19 @@ class ComputeThread:
     def _submit(self, job: Callable[[], None]) -> None:
         with self._start_lock:
             if self._thread is None or not self._thread.is_alive():
-                share_one_heap()  # else the thread's own malloc arena holds freed blocks apart (memory.py)
-                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                # heaps of their own for this thread's OpenMP workers, then one shared heap for the rest: else the
+                # compute thread's own heap holds freed blocks apart, or its workers queue on the shared heap's
+                # lock (memory.py)
+                release_spares = spare_arenas(torch.get_num_threads() - 1)
+                share_one_heap()
+                self._thread = threading.Thread(target=self._run, args=(release_spares,), name=self.name,
+                                                daemon=True)
                 self._thread.start()
         self._jobs.put(job)
 
-    def _run(self) -> None:
+    def _run(self, release_spares: Callable[[], None]) -> None:
+        claim_current_heap()  # the shared heap, before the spare heaps are freed for the workers started next
+        release_spares()
         while True:
             self._jobs.get()()  # a job never raises: it hands its outcome to its submitter
 
