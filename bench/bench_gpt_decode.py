@@ -3,8 +3,9 @@
     python bench/bench_gpt_decode.py [--tokens 60] [--rounds 3] [--modes old,exact,fast] [--json]
 
 Paths: `old` = the module path (what infer ran before the packed path), `old-int8` = the previous fast mode
-(`quantize.quantize_int8`: fbgemm dynamic int8 modules), `exact` = the fp32 flat step (row-block linears), `bf16` / `int8` = the flat
-step with bf16 oneDNN or fbgemm int8 linears, `auto` = exact with the thread policy on (2 threads allowed).
+(`quantize.quantize_int8`: fbgemm dynamic int8 modules), `exact` = the fp32 flat step (with the fp32 linear kind its
+trial at load finds faster here; `exact-rows` / `exact-plain` force row blocks / F.linear), `bf16` / `int8` = the
+flat step with bf16 oneDNN or fbgemm int8 linears, `auto` = exact with the thread policy on (2 threads allowed).
 Every path runs at 1 and 2 threads, interleaved in rounds (A1, A2, B1, B2, ... then again), and the median over the
 rounds of each run's mean ms per token is printed; machine load shifts between rounds hit every path alike. The floor is the bytes of weights one
 token reads divided by a streaming read rate measured in the same run (a sum over a buffer as large as the fp32
@@ -26,7 +27,7 @@ from gpt_sovits.models.gpt.quantize import quantize_int8
 from gpt_sovits.models.gpt.t2s import Text2SemanticDecoder
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-BYTES = {"old": 4, "exact": 4, "auto": 4, "bf16": 2, "int8": 1, "old-int8": 1}
+BYTES = {"old": 4, "exact": 4, "exact-rows": 4, "exact-plain": 4, "auto": 4, "bf16": 2, "int8": 1, "old-int8": 1}
 
 
 def build(seed: int = 0) -> Text2SemanticDecoder:
@@ -91,6 +92,10 @@ def main() -> None:
             models[mode] = base
         elif mode == "old-int8":
             models[mode] = quantize_int8(base)
+        elif mode.startswith("exact-"):
+            m = build()
+            m.prepare_inference("fp32", adaptive_threads=False, fp32_kind=mode.split("-", 1)[1])
+            models[mode] = m
         else:
             m = build()
             m.prepare_inference("fp32" if mode in ("exact", "auto") else mode, adaptive_threads=(mode == "auto"))
@@ -125,9 +130,9 @@ def main() -> None:
         return
     print(f"v2-size GPT, {result['weights_millions']} M weights per token, streaming read {result['stream_gb_per_s']} "
           f"GB/s; {args.tokens} tokens x {args.rounds} interleaved rounds, medians")
-    print(f"{'path':10} {'threads':>7} {'ms/token':>9} {'floor ms':>9} {'ratio':>6}   rounds")
+    print(f"{'path':12} {'threads':>7} {'ms/token':>9} {'floor ms':>9} {'ratio':>6}   rounds")
     for r in rows:
-        print(f"{r['path']:10} {r['threads']:>7} {r['ms_per_token']:>9.2f} {r['floor_ms']:>9.2f} "
+        print(f"{r['path']:12} {r['threads']:>7} {r['ms_per_token']:>9.2f} {r['floor_ms']:>9.2f} "
               f"{r['ratio_to_floor']:>6.2f}   {r['rounds_ms']}")
 
 
