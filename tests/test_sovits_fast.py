@@ -112,6 +112,29 @@ def test_bf16_inference_decoder_error_is_within_the_stated_bound(channels_last):
     assert error_dbfs(expected, got + 1e-3) > BF16_MAX_ERROR_DBFS
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_windowed_decoder_core_is_the_whole_decode(precision):
+    # Each window reads `context` frames of its neighbours and zeroes every convolution's output past its valid
+    # frames, so its core is the same function of the input as decoding in one piece: bf16 bit for bit here, fp32 to
+    # rounding. Lengths below, at and above a window, and one window apart; a too-small context would fail this.
+    dec = _v2_generator()
+    whole = InferenceGenerator(copy.deepcopy(dec), precision, window=None)
+    windowed = InferenceGenerator(copy.deepcopy(dec), precision, window=40)
+    assert 12 < windowed.receptive_radius() < windowed.context < 20  # v2: 12.3 frames measured by an impulse
+    assert InferenceGenerator(copy.deepcopy(dec), precision).window == (None if precision == "fp32" else 128)
+    g = torch.Generator().manual_seed(1)
+    for frames in (7, 40, 61, 100):
+        z, ge = torch.randn(1, 192, frames, generator=g), torch.randn(1, 512, 1, generator=g) * 0.1
+        with torch.no_grad():
+            a, b = whole(z, ge), windowed(z, ge)
+        assert a.shape == b.shape == (1, 1, frames * windowed.upsampling)
+        torch.testing.assert_close(b, a, rtol=0, atol=0 if precision == "bf16" else 1e-6)
+    too_small = InferenceGenerator(copy.deepcopy(dec), precision, window=40)
+    too_small.context = 3
+    with torch.no_grad():
+        assert not torch.allclose(too_small(z, ge), a, rtol=0, atol=1e-5)
+
+
 def test_prepared_synthesizer_releases_the_fp32_decoder_and_decodes_like_the_original():
     model = _tiny_model()
     codes, phones, refers, noise = _decode_inputs(model)
