@@ -41,11 +41,11 @@ PRECISIONS = ("fp32", "bf16", "int8")
 # How exact mode runs its fp32 linears at one row: "rows" (row blocks as one batched GEMV, see `rows_linear`) or
 # "plain" (F.linear). Which is faster depends on the machine's BLAS and CPU, by 2x either way (measured at v2 size,
 # 2 threads: a Zen 4 EPYC, where MKL's GEMV takes one core, rows 19 vs F.linear ~30 ms per token; a Xeon with AMX,
-# where it runs threaded at ~30 GB/s, F.linear 10 vs rows 24 ms for the linears alone), so `fp32_kind` measures.
+# where it runs threaded at ~30 GB/s, F.linear 10 vs rows 24 ms for the linears alone), so `measure_fp32_kind` measures.
 FP32_KINDS = ("rows", "plain")
 # The fast mode's precision: fbgemm int8 reads a quarter of fp32's bytes (at v2 size, 2 threads: 7-9 ms per token on
-# a Zen 4 EPYC, where it runs on one core and so keeps its speed on a busy machine; 4.9 on a Xeon with AMX, where it
-# is threaded); bf16 packed reads half and needs both cores (bench/bench_gpt_decode.py measures all three).
+# a Zen 4 EPYC, 4.9 on a Xeon with AMX, standalone) and degrades gently on a busy machine; bf16 packed reads half and
+# needs both cores (bench/bench_gpt_decode.py measures all three).
 FAST_PRECISION = "int8"
 
 
