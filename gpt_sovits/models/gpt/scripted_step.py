@@ -73,38 +73,24 @@ def _rows(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor]) -> torch.
     return torch.baddbmm(b, w, column).view(1, -1)
 
 
-def _rows_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
+def _fp32(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor], plain: bool) -> torch.Tensor:
+    """One row through an fp32 linear of either kind (decode.FP32_KINDS): F.linear, or row blocks."""
+    return torch.nn.functional.linear(x, w, b) if plain else _rows(x, w, b)
+
+
+def _fp32_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
                qkv_w: List[torch.Tensor], qkv_b: List[Optional[torch.Tensor]],
                out_w: List[torch.Tensor], out_b: List[Optional[torch.Tensor]],
                in_w: List[torch.Tensor], in_b: List[Optional[torch.Tensor]],
                ffo_w: List[torch.Tensor], ffo_b: List[Optional[torch.Tensor]],
                norm1: List[List[torch.Tensor]], eps1: List[float],
                norm2: List[List[torch.Tensor]], eps2: List[float],
-               scale: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
+               scale: torch.Tensor, heads: int, head_dim: int, plain: bool) -> torch.Tensor:
     dim = heads * head_dim
     for i in range(len(qkv_w)):
-        a = _attend(_rows(h, qkv_w[i], qkv_b[i]), kv[i], start, scale, heads, head_dim)
-        h = torch.layer_norm(h + _rows(a, out_w[i], out_b[i]), [dim], norm1[i][0], norm1[i][1], eps1[i])
-        f = _rows(torch.relu(_rows(h, in_w[i], in_b[i])), ffo_w[i], ffo_b[i])
-        h = torch.layer_norm(h + f, [dim], norm2[i][0], norm2[i][1], eps2[i])
-    return h
-
-
-def _plain_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
-                qkv_w: List[torch.Tensor], qkv_b: List[Optional[torch.Tensor]],
-                out_w: List[torch.Tensor], out_b: List[Optional[torch.Tensor]],
-                in_w: List[torch.Tensor], in_b: List[Optional[torch.Tensor]],
-                ffo_w: List[torch.Tensor], ffo_b: List[Optional[torch.Tensor]],
-                norm1: List[List[torch.Tensor]], eps1: List[float],
-                norm2: List[List[torch.Tensor]], eps2: List[float],
-                scale: torch.Tensor, heads: int, head_dim: int) -> torch.Tensor:
-    dim = heads * head_dim
-    for i in range(len(qkv_w)):
-        a = _attend(torch.nn.functional.linear(h, qkv_w[i], qkv_b[i]), kv[i], start, scale, heads, head_dim)
-        h = torch.layer_norm(h + torch.nn.functional.linear(a, out_w[i], out_b[i]), [dim], norm1[i][0],
-                             norm1[i][1], eps1[i])
-        f = torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(h, in_w[i], in_b[i])), ffo_w[i],
-                                       ffo_b[i])
+        a = _attend(_fp32(h, qkv_w[i], qkv_b[i], plain), kv[i], start, scale, heads, head_dim)
+        h = torch.layer_norm(h + _fp32(a, out_w[i], out_b[i], plain), [dim], norm1[i][0], norm1[i][1], eps1[i])
+        f = _fp32(torch.relu(_fp32(h, in_w[i], in_b[i], plain)), ffo_w[i], ffo_b[i], plain)
         h = torch.layer_norm(h + f, [dim], norm2[i][0], norm2[i][1], eps2[i])
     return h
 
@@ -131,7 +117,7 @@ def _int8_step(h: torch.Tensor, kv: List[torch.Tensor], start: int,
 @lru_cache(maxsize=None)
 def _scripted(name: str):
     """The named step compiled once per process, or None where TorchScript cannot compile it."""
-    fn = {"rows": _rows_step, "plain": _plain_step, "onednn": _onednn_step, "int8": _int8_step}[name]
+    fn = {"fp32": _fp32_step, "onednn": _onednn_step, "int8": _int8_step}[name]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
@@ -153,7 +139,7 @@ def one_position_step(layers, scale: float, heads: int, head_dim: int) -> Step |
     kind, low = kinds.pop()
     if kind not in ("rows", "plain", "onednn", "int8") or low not in (None, torch.bfloat16):
         return None
-    step = _scripted(kind)
+    step = _scripted("fp32" if kind in ("rows", "plain") else kind)
     if step is None:
         return None
     scale = torch.tensor(scale, dtype=torch.float32)  # see _attend
@@ -169,7 +155,5 @@ def one_position_step(layers, scale: float, heads: int, head_dim: int) -> Step |
     args = []
     for name in ("qkv", "out", "ffn_in", "ffn_out"):
         args += [[getattr(ly, name).weight for ly in layers], [getattr(ly, name).bias for ly in layers]]
-    if kind in ("rows", "plain"):
-        return lambda h, kv, start: step(h, kv, start, *args, norm1, eps1, norm2, eps2, scale, heads, head_dim)
-    bf16 = low is not None
-    return lambda h, kv, start: step(h, kv, start, *args, norm1, eps1, norm2, eps2, scale, heads, head_dim, bf16)
+    flag = kind == "plain" if kind in ("rows", "plain") else low is not None  # F.linear, resp. bf16 oneDNN
+    return lambda h, kv, start: step(h, kv, start, *args, norm1, eps1, norm2, eps2, scale, heads, head_dim, flag)
